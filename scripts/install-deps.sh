@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages llama2-cpp needs to build and test. The single list of
+# dependencies: README and .ci/run both use this script. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git curl ca-certificates
+  clang libclang-rt-14-dev      # libFuzzer targets and sanitizer runtimes
+  libgtest-dev libgmock-dev     # GoogleTest (ctest)
+  libbenchmark-dev              # Google Benchmark (micro-benchmarks)
+  libhwy-dev                    # Highway: portable SIMD with runtime dispatch
+  nlohmann-json3-dev            # JSON (golden files, server, bench --json)
+  libcli11-dev                  # command-line parsing
+  libsentencepiece-dev          # tokenizer oracle in tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,52 @@
+// The kernels the transformer calls: the thread split over the ThreadPool, on top of the
+// Highway back end (simd_ops.cpp), which picks the instruction set at run time.
+#include "kernels/ops.hpp"
+
+#include "kernels/simd_config.hpp"  // before hwy/targets.h, like every hwy include here
+#include "hwy/targets.h"
+#include "kernels/simd_ops.hpp"
+
+namespace llama2::ops {
+
+namespace {
+// Rows per chunk handed to a thread. A multiple of the 4-row register tile, so every full
+// tile stays whole; and 16 rows are 64 bytes of y, so two threads never write the same cache
+// line of a 64-byte aligned y. Chunks are spread evenly: threads differ by at most 16 rows.
+constexpr std::int64_t kRowGrain = 16;
+}  // namespace
+
+void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
+  simd::matvec_rows(w, x, y, row_begin, row_end);
+}
+
+void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
+  pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { simd::matvec_rows(w, x, y, b, e); });
+}
+
+void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
+                 std::int64_t row_end) {
+  simd::matmul_rows(w, x, y, n_tokens, row_begin, row_end);
+}
+
+void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool) {
+  if (n_tokens == 1) return matvec(w, x, y, pool);  // memory-bound: the matvec tile suits it better
+  pool.parallel_for(w.rows, kRowGrain,
+                    [&](std::int64_t b, std::int64_t e) { simd::matmul_rows(w, x, y, n_tokens, b, e); });
+}
+
+float dot(const float* a, const float* b, int n) { return simd::dot(a, b, n); }
+void axpy(float a, const float* x, float* y, int n) { simd::axpy(a, x, y, n); }
+void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) {
+  simd::rmsnorm(out, x, weight, n, eps);
+}
+void softmax(float* x, int n) { simd::softmax(x, n); }
+void swiglu(float* h1, const float* h3, int n) { simd::swiglu(h1, h3, n); }
+void rope(float* v, int n, int head_size, Position pos, float theta) { simd::rope(v, n, head_size, pos, theta); }
+void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride,
+                    int head_size, int n_pos, float* scores, float* out) {
+  simd::attention_head(q, k, v, kv_stride, head_size, n_pos, scores, out);
+}
+
+const char* simd_target_name() { return hwy::TargetName(simd::target()); }
+
+}  // namespace llama2::ops

@@ -1,0 +1,39 @@
+// The kernels the transformer calls. Each has a scalar twin in reference.hpp; the versions
+// here are the fastest available on the running CPU (SIMD chosen at run time) and are
+// differential-tested against those twins.
+#pragma once
+#include <cstdint>
+
+#include "core/thread_pool.hpp"
+#include "core/types.hpp"
+#include "model/tensor.hpp"
+
+namespace llama2::ops {
+
+// y[rows] = W[rows, cols] x[cols], rows split over the pool.
+void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool);
+// Single-threaded matvec over rows [row_begin, row_end) (building block for callers that
+// already run inside the pool).
+void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end);
+// Batched matvec for prompt processing: y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens,
+// x is [n_tokens, cols] and y is [n_tokens, rows], both row-major. Rows are split over the
+// pool; each row's results are computed by one thread in a fixed order, so the output does
+// not depend on the thread count.
+void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool);
+// Single-threaded matmul over rows [row_begin, row_end) (y keeps its full row stride w.rows).
+void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
+                 std::int64_t row_end);
+float dot(const float* a, const float* b, int n);
+void axpy(float a, const float* x, float* y, int n);
+void rmsnorm(float* out, const float* x, const float* weight, int n, float eps);
+void softmax(float* x, int n);
+void swiglu(float* h1, const float* h3, int n);
+void rope(float* v, int n, int head_size, Position pos, float theta);
+void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride,
+                    int head_size, int n_pos, float* scores, float* out);
+
+// Name of the SIMD target chosen at run time (hwy::TargetName: "AVX3", "AVX2", "NEON",
+// "EMU128" for the portable fallback, ...).
+const char* simd_target_name();
+
+}  // namespace llama2::ops

@@ -1,0 +1,83 @@
+#include "kernels/reference.hpp"
+
+#include <cmath>
+
+namespace llama2::reference {
+
+void matvec(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t n = w.cols;
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    float sum = 0.0f;
+    if (w.type == DType::F32) {
+      const float* row = w.f32() + r * n;
+      for (std::int64_t c = 0; c < n; ++c) sum += row[c] * x[c];
+    } else {  // Q8_0: dequantize on the fly
+      const std::int8_t* row = w.i8() + r * n;
+      const float* s = w.scales + r * n / w.group_size;
+      for (std::int64_t c = 0; c < n; ++c) sum += row[c] * s[c / w.group_size] * x[c];
+    }
+    y[r] = sum;
+  }
+}
+
+void matmul(const Tensor& w, const float* x, float* y, int n_tokens) {
+  for (int t = 0; t < n_tokens; ++t) matvec(w, x + t * w.cols, y + t * w.rows, 0, w.rows);
+}
+
+float dot(const float* a, const float* b, int n) {
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void axpy(float a, const float* x, float* y, int n) {
+  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) {
+  float ss = 0.0f;
+  for (int i = 0; i < n; ++i) ss += x[i] * x[i];
+  ss = 1.0f / std::sqrt(ss / n + eps);
+  for (int i = 0; i < n; ++i) out[i] = weight[i] * (ss * x[i]);
+}
+
+void softmax(float* x, int n) {
+  float max = x[0];
+  for (int i = 1; i < n; ++i) max = x[i] > max ? x[i] : max;
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  for (int i = 0; i < n; ++i) x[i] /= sum;
+}
+
+void swiglu(float* h1, const float* h3, int n) {
+  for (int i = 0; i < n; ++i) {
+    const float a = h1[i];
+    h1[i] = a / (1.0f + std::exp(-a)) * h3[i];
+  }
+}
+
+void rope(float* v, int n, int head_size, Position pos, float theta) {
+  for (int i = 0; i < n; i += 2) {
+    const int j = i % head_size;
+    const float freq = 1.0f / std::pow(theta, static_cast<float>(j) / static_cast<float>(head_size));
+    const float angle = static_cast<float>(pos) * freq;
+    const float c = std::cos(angle), s = std::sin(angle);
+    const float a = v[i], b = v[i + 1];
+    v[i] = a * c - b * s;
+    v[i + 1] = a * s + b * c;
+  }
+}
+
+void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride,
+                    int head_size, int n_pos, float* scores, float* out) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_size));
+  for (int t = 0; t < n_pos; ++t) scores[t] = dot(q, k + t * kv_stride, head_size) * scale;
+  softmax(scores, n_pos);
+  for (int i = 0; i < head_size; ++i) out[i] = 0.0f;
+  for (int t = 0; t < n_pos; ++t) axpy(scores[t], v + t * kv_stride, out, head_size);
+}
+
+}  // namespace llama2::reference

@@ -1,0 +1,499 @@
+// The Highway back end: every fast kernel, compiled once per SIMD target.
+//
+// foreach_target.h re-includes this file with HWY_TARGET set to each target of
+// simd_config.hpp; everything between HWY_BEFORE_NAMESPACE and HWY_AFTER_NAMESPACE therefore
+// exists once per instruction set (namespaces N_AVX3, N_AVX2, ...). The HWY_ONCE section at the
+// end builds one dispatch table per kernel; the first call picks the best target the CPU has,
+// so one x86-64 binary uses AVX-512 where present and still runs on any x86-64.
+//
+// Semantics are those of reference.hpp. Sums are reordered (several accumulators, fused
+// multiply-add), so results differ from the reference in the last bits only; but each output
+// is always computed the same way whatever the row range or thread split it falls in.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/reference.hpp"
+#include "kernels/simd_ops.hpp"
+
+// clang-format off
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd_ops.cpp"
+#include "kernels/simd_config.hpp"  // must precede every hwy header
+#include "hwy/foreach_target.h"     // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+// clang-format on
+
+HWY_BEFORE_NAMESPACE();
+namespace llama2::simd::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+
+// Upper bound of Lanes(D()) for this target, to size stack buffers.
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
+
+// Tokens per register tile of the batched matmul (the tile is 4 rows x kTileTokens tokens).
+// The tile holds 4*T accumulators, T token vectors and one weight vector in registers:
+// 31 of the 32 vector registers of AVX-512 and AArch64 with T = 6, 16 of 16 with T = 3.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_ARCH_ARM_A64
+constexpr size_t kTileTokens = 6;
+#else
+constexpr size_t kTileTokens = 3;
+#endif
+
+// Cache blocking of the batched matmul. A pass covers at most kMaxKc columns, so the 4-row
+// weight panel (16 KB) stays in L1 while the token tiles stream past it; a token block keeps
+// its kMaxKc-column slice of x (at most kTokenBlockBytes) in L2 while all the rows stream past.
+// Weights are then read from memory once per token block instead of once per token tile.
+constexpr size_t kMaxKc = 1024;
+constexpr size_t kTokenBlockBytes = 256 * 1024;
+
+// ------------------------------------------------------------------------------------------
+// Partial vectors. Highway 1.0 has no LoadN, and a full-width load past the end of an array
+// can fault (and trips ASan), so the last partial vector goes through a small buffer. The
+// missing lanes get `fill`: 0 for sums, -inf for max and exp.
+
+template <class DT, typename T = hn::TFromD<DT>>
+HWY_INLINE hn::Vec<DT> LoadPart(DT dt, const T* HWY_RESTRICT p, size_t count, T fill) {
+  if (HWY_LIKELY(count == hn::Lanes(dt))) return hn::LoadU(dt, p);
+  alignas(64) T buf[HWY_MAX_BYTES / sizeof(T)];
+  for (size_t i = 0; i < hn::Lanes(dt); ++i) buf[i] = i < count ? p[i] : fill;
+  return hn::Load(dt, buf);
+}
+
+HWY_INLINE void StorePart(D d, V v, float* HWY_RESTRICT p, size_t count) {
+  if (HWY_LIKELY(count == hn::Lanes(d))) return hn::StoreU(v, d, p);
+  alignas(64) float buf[kMaxLanes];
+  hn::Store(v, d, buf);
+  for (size_t i = 0; i < count; ++i) p[i] = buf[i];
+}
+
+// ------------------------------------------------------------------------------------------
+// Horizontal sums.
+
+#if HWY_TARGET != HWY_SCALAR && !HWY_HAVE_SCALABLE
+// Adds the halves of v until 128 bits remain, then stores those 4 lanes.
+template <class DV>
+HWY_INLINE void FoldAndStore4(DV dv, hn::Vec<DV> v, float* HWY_RESTRICT out) {
+  if constexpr (hn::MaxLanes(DV()) > 4) {
+    const hn::Half<DV> dh;
+    FoldAndStore4(dh, hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v)), out);
+  } else {
+    hn::StoreU(v, dv, out);
+  }
+}
+#endif
+
+// out[0..3] = the lane sums of a, b, c, e. One transpose-and-add for four vectors costs about
+// a third of four separate SumOfLanes, which matters when a dot product is only a few vectors
+// long (matmul tiles, attention scores). Each total's additions involve only its own vector, in
+// an order that does not depend on the other three: a vector reduced with zeros as partners
+// gives bit-identical results to the same vector reduced in a group.
+HWY_INLINE void Reduce4(D d, V a, V b, V c, V e, float* HWY_RESTRICT out) {
+#if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
+  out[0] = hn::GetLane(hn::SumOfLanes(d, a));
+  out[1] = hn::GetLane(hn::SumOfLanes(d, b));
+  out[2] = hn::GetLane(hn::SumOfLanes(d, c));
+  out[3] = hn::GetLane(hn::SumOfLanes(d, e));
+#else
+  // Within each 128-bit block: [a0 b0 a1 b1] + [a2 b2 a3 b3], then 64-bit halves of ab and ce.
+  const hn::Repartition<uint64_t, D> d64;
+  const V ab = hn::Add(hn::InterleaveLower(d, a, b), hn::InterleaveUpper(d, a, b));
+  const V ce = hn::Add(hn::InterleaveLower(d, c, e), hn::InterleaveUpper(d, c, e));
+  const auto ab64 = hn::BitCast(d64, ab);
+  const auto ce64 = hn::BitCast(d64, ce);
+  const V sums = hn::Add(hn::BitCast(d, hn::InterleaveLower(d64, ab64, ce64)),
+                         hn::BitCast(d, hn::InterleaveUpper(d64, ab64, ce64)));
+  FoldAndStore4(d, sums, out);  // [sum a, sum b, sum c, sum e] per block; add the blocks
+#endif
+}
+
+// sums[r] = lane sum of acc[r], r < R <= 4 (missing partners are zero, see Reduce4).
+template <size_t R>
+HWY_INLINE void ReduceRows(D d, const V (&acc)[R], float* HWY_RESTRICT sums) {
+  static_assert(R >= 1 && R <= 4);
+  V parts[4] = {hn::Zero(d), hn::Zero(d), hn::Zero(d), hn::Zero(d)};
+  for (size_t r = 0; r < R; ++r) parts[r] = acc[r];
+  alignas(16) float out[4];
+  Reduce4(d, parts[0], parts[1], parts[2], parts[3], out);
+  for (size_t r = 0; r < R; ++r) sums[r] = out[r];
+}
+
+// ------------------------------------------------------------------------------------------
+// The register tile behind every dot product (matvec, matmul, dot, attention scores):
+//   sums[t * R + r] = sum_{c < k} w[r * ldw + c] * x[t * ldx + c]   for r < R, t < T.
+// Each load of x serves R rows and each load of w serves T vectors; the R*T*U accumulators
+// are independent chains that hide the FMA latency (U unrolls along c, for when R*T alone is
+// too few). Row r's arithmetic does not depend on R, T or its neighbours, so a row computed
+// in a tile of one is bit-identical to the same row in a tile of four.
+
+template <size_t R, size_t T, bool kFull>
+HWY_INLINE void TileStep(D d, const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT x,
+                         size_t ldx, size_t c, size_t count, V (&acc)[T][R]) {
+  V xv[T];
+  for (size_t t = 0; t < T; ++t) {
+    xv[t] = kFull ? hn::LoadU(d, x + t * ldx + c) : LoadPart(d, x + t * ldx + c, count, 0.0f);
+  }
+  for (size_t r = 0; r < R; ++r) {
+    const V wv = kFull ? hn::LoadU(d, w + r * ldw + c) : LoadPart(d, w + r * ldw + c, count, 0.0f);
+    for (size_t t = 0; t < T; ++t) acc[t][r] = hn::MulAdd(wv, xv[t], acc[t][r]);
+  }
+}
+
+template <size_t R, size_t T, size_t U>
+HWY_INLINE void DotTile(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT x,
+                        size_t ldx, size_t k, float* HWY_RESTRICT sums) {
+  static_assert(R >= 1 && R <= 4 && T >= 1 && U >= 1);
+  const D d;
+  const size_t N = hn::Lanes(d);
+  V acc[U][T][R];
+  for (auto& au : acc)
+    for (auto& at : au)
+      for (V& v : at) v = hn::Zero(d);
+
+  size_t c = 0;
+  for (; c + U * N <= k; c += U * N) {
+    for (size_t u = 0; u < U; ++u) TileStep<R, T, true>(d, w, ldw, x, ldx, c + u * N, N, acc[u]);
+  }
+  for (; c + N <= k; c += N) TileStep<R, T, true>(d, w, ldw, x, ldx, c, N, acc[0]);
+  if (c < k) TileStep<R, T, false>(d, w, ldw, x, ldx, c, k - c, acc[0]);
+
+  for (size_t u = 1; u < U; ++u)
+    for (size_t t = 0; t < T; ++t)
+      for (size_t r = 0; r < R; ++r) acc[0][t][r] = hn::Add(acc[0][t][r], acc[u][t][r]);
+  for (size_t t = 0; t < T; ++t) ReduceRows<R>(d, acc[0][t], sums + t * R);
+}
+
+// The same for Q8_0 rows (int8 values, one scale per group of gs values; gs a multiple of the
+// vector length): each group's products are summed unscaled, then scaled into the total.
+template <size_t R>
+HWY_INLINE void DotTileQ8(const std::int8_t* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT scales,
+                          size_t lds, size_t gs, const float* HWY_RESTRICT x, size_t k,
+                          float* HWY_RESTRICT sums) {
+  const D d;
+  const hn::Rebind<std::int32_t, D> di;
+  const hn::Rebind<std::int8_t, D> d8;
+  const size_t N = hn::Lanes(d);
+  V total[R];
+  for (V& v : total) v = hn::Zero(d);
+  for (size_t g0 = 0, g = 0; g0 < k; g0 += gs, ++g) {
+    V acc[R];
+    for (V& v : acc) v = hn::Zero(d);
+    for (size_t c = g0; c < g0 + gs; c += N) {
+      const V xv = hn::LoadU(d, x + c);
+      for (size_t r = 0; r < R; ++r) {
+        const V wv = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, w + r * ldw + c)));
+        acc[r] = hn::MulAdd(wv, xv, acc[r]);
+      }
+    }
+    for (size_t r = 0; r < R; ++r) total[r] = hn::MulAdd(acc[r], hn::Set(d, scales[r * lds + g]), total[r]);
+  }
+  ReduceRows<R>(d, total, sums);
+}
+
+// ------------------------------------------------------------------------------------------
+// Matrix-vector product: 4 rows at a time sharing the loads of x, 2-way unrolled along the
+// row so 8 FMA chains are in flight. Large matrices are bound by memory bandwidth; this keeps
+// the small ones (that fit in L2) from being bound by FMA latency instead.
+
+void MatvecRows(const Tensor& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
+                std::int64_t row_begin, std::int64_t row_end) {
+  const size_t cols = static_cast<size_t>(w.cols);
+  size_t r = static_cast<size_t>(row_begin);
+  const size_t end = static_cast<size_t>(row_end);
+  if (w.type == DType::F32) {
+    const float* HWY_RESTRICT m = w.f32();
+    for (; r + 4 <= end; r += 4) DotTile<4, 1, 2>(m + r * cols, cols, x, 0, cols, y + r);
+    for (; r < end; ++r) DotTile<1, 1, 2>(m + r * cols, cols, x, 0, cols, y + r);
+    return;
+  }
+  const size_t gs = static_cast<size_t>(w.group_size);
+  if (gs % hn::Lanes(D()) != 0) {  // groups shorter than a vector: rare, left to the reference
+    reference::matvec(w, x, y, row_begin, row_end);
+    return;
+  }
+  const std::int8_t* HWY_RESTRICT q = w.i8();
+  const size_t lds = cols / gs;
+  for (; r + 4 <= end; r += 4) DotTileQ8<4>(q + r * cols, cols, w.scales + r * lds, lds, gs, x, cols, y + r);
+  for (; r < end; ++r) DotTileQ8<1>(q + r * cols, cols, w.scales + r * lds, lds, gs, x, cols, y + r);
+}
+
+// ------------------------------------------------------------------------------------------
+// Batched matmul: y[t][r] = W[r] . x[t]. Loop nest, outermost first:
+//   token block (x slice stays in L2) -> column pass (<= kMaxKc) -> 4-row group (panel stays
+//   in L1) -> tile of kTileTokens tokens -> DotTile<4, kTileTokens>.
+// A pass after the first adds to y. Q8_0 rows are dequantized into a fp32 panel once per
+// (row group, pass, token block), which the token tiles then reuse.
+
+// panel[rr * kc + (c - k0)] = W[r + rr][c] for rr < rows, c in [k0, k0 + kc).
+void DequantizePanel(const Tensor& w, size_t r, size_t rows, size_t k0, size_t kc, float* HWY_RESTRICT panel) {
+  const D d;
+  const hn::Rebind<std::int32_t, D> di;
+  const hn::Rebind<std::int8_t, D> d8;
+  const size_t N = hn::Lanes(d), cols = static_cast<size_t>(w.cols), gs = static_cast<size_t>(w.group_size);
+  for (size_t rr = 0; rr < rows; ++rr) {
+    const std::int8_t* HWY_RESTRICT q = w.i8() + (r + rr) * cols;
+    const float* HWY_RESTRICT s = w.scales + (r + rr) * cols / gs;
+    float* HWY_RESTRICT out = panel + rr * kc - k0;
+    for (size_t c = k0; c < k0 + kc;) {
+      const size_t g = c / gs, group_end = std::min(k0 + kc, (g + 1) * gs);
+      const V scale = hn::Set(d, s[g]);
+      while (c < group_end) {
+        const size_t count = std::min(N, group_end - c);
+        const V v = hn::ConvertTo(d, hn::PromoteTo(di, LoadPart(d8, q + c, count, std::int8_t{0})));
+        StorePart(d, hn::Mul(v, scale), out + c, count);
+        c += count;
+      }
+    }
+  }
+}
+
+template <size_t R, size_t T>
+HWY_INLINE void MatmulTile(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT x, size_t ldx,
+                           size_t kc, float* HWY_RESTRICT y, size_t ldy, bool accumulate) {
+  float sums[T * R];
+  DotTile<R, T, 1>(w, ldw, x, ldx, kc, sums);
+  for (size_t t = 0; t < T; ++t)
+    for (size_t r = 0; r < R; ++r) y[t * ldy + r] = accumulate ? y[t * ldy + r] + sums[t * R + r] : sums[t * R + r];
+}
+
+template <size_t R>
+HWY_INLINE void MatmulRowGroup(const Tensor& w, size_t r, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
+                               size_t t_begin, size_t t_end, size_t k0, size_t kc, float* HWY_RESTRICT panel) {
+  const size_t cols = static_cast<size_t>(w.cols), ldy = static_cast<size_t>(w.rows);
+  const float* HWY_RESTRICT wp = w.f32() + r * cols + k0;
+  size_t ldw = cols;
+  if (w.type != DType::F32) {
+    DequantizePanel(w, r, R, k0, kc, panel);
+    wp = panel;
+    ldw = kc;
+  }
+  const bool accumulate = k0 > 0;
+  size_t t = t_begin;
+  for (; t + kTileTokens <= t_end; t += kTileTokens) {
+    MatmulTile<R, kTileTokens>(wp, ldw, x + t * cols + k0, cols, kc, y + t * ldy + r, ldy, accumulate);
+  }
+  for (; t < t_end; ++t) MatmulTile<R, 1>(wp, ldw, x + t * cols + k0, cols, kc, y + t * ldy + r, ldy, accumulate);
+}
+
+void MatmulRows(const Tensor& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int n_tokens,
+                std::int64_t row_begin, std::int64_t row_end) {
+  if (n_tokens <= 0 || row_begin >= row_end) return;
+  const size_t cols = static_cast<size_t>(w.cols), tokens = static_cast<size_t>(n_tokens);
+  // Equal passes of at most kMaxKc columns; all but the last a multiple of 64 columns so only
+  // the last pass has a partial vector.
+  const size_t n_passes = (cols + kMaxKc - 1) / kMaxKc;
+  const size_t kc_max = std::max<size_t>(1, ((cols + n_passes - 1) / n_passes + 63) / 64 * 64);
+  const size_t block = std::max<size_t>(
+      kTileTokens, kTokenBlockBytes / (std::min(cols, kc_max) * sizeof(float)) / kTileTokens * kTileTokens);
+  alignas(64) float panel[4 * kMaxKc];
+  for (size_t t0 = 0; t0 < tokens; t0 += block) {
+    const size_t t1 = std::min(tokens, t0 + block);
+    for (size_t k0 = 0; k0 < cols; k0 += kc_max) {
+      const size_t kc = std::min(kc_max, cols - k0);
+      size_t r = static_cast<size_t>(row_begin);
+      const size_t end = static_cast<size_t>(row_end);
+      for (; r + 4 <= end; r += 4) MatmulRowGroup<4>(w, r, x, y, t0, t1, k0, kc, panel);
+      for (; r < end; ++r) MatmulRowGroup<1>(w, r, x, y, t0, t1, k0, kc, panel);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Vector kernels.
+
+float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int n) {
+  if (n <= 0) return 0.0f;
+  float sum;
+  DotTile<1, 1, 4>(a, 0, b, 0, static_cast<size_t>(n), &sum);
+  return sum;
+}
+
+void Axpy(float a, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int n) {
+  const D d;
+  const size_t N = hn::Lanes(d), len = static_cast<size_t>(std::max(n, 0));
+  const V va = hn::Set(d, a);
+  for (size_t i = 0; i < len; i += N) {
+    const size_t count = std::min(N, len - i);
+    StorePart(d, hn::MulAdd(va, LoadPart(d, x + i, count, 0.0f), LoadPart(d, y + i, count, 0.0f)), y + i, count);
+  }
+}
+
+void RmsNorm(float* HWY_RESTRICT out, const float* HWY_RESTRICT x, const float* HWY_RESTRICT weight, int n,
+             float eps) {
+  if (n <= 0) return;
+  const D d;
+  const size_t N = hn::Lanes(d), len = static_cast<size_t>(n);
+  float ss;
+  DotTile<1, 1, 4>(x, 0, x, 0, len, &ss);
+  const V scale = hn::Set(d, 1.0f / std::sqrt(ss / static_cast<float>(n) + eps));
+  for (size_t i = 0; i < len; i += N) {
+    const size_t count = std::min(N, len - i);
+    const V v = hn::Mul(LoadPart(d, weight + i, count, 0.0f), hn::Mul(scale, LoadPart(d, x + i, count, 0.0f)));
+    StorePart(d, v, out + i, count);
+  }
+}
+
+void Softmax(float* HWY_RESTRICT x, int n) {
+  if (n <= 0) return;
+  const D d;
+  const size_t N = hn::Lanes(d), len = static_cast<size_t>(n);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  V vmax = hn::Set(d, kNegInf);
+  for (size_t i = 0; i < len; i += N) vmax = hn::Max(vmax, LoadPart(d, x + i, std::min(N, len - i), kNegInf));
+  const V max = hn::MaxOfLanes(d, vmax);
+  // Padding lanes hold -inf, whose exp is 0, so they do not disturb the sum.
+  V sum = hn::Zero(d);
+  for (size_t i = 0; i < len; i += N) {
+    const size_t count = std::min(N, len - i);
+    const V e = hn::Exp(d, hn::Sub(LoadPart(d, x + i, count, kNegInf), max));
+    StorePart(d, e, x + i, count);
+    sum = hn::Add(sum, e);
+  }
+  const V total = hn::SumOfLanes(d, sum);
+  for (size_t i = 0; i < len; i += N) {
+    const size_t count = std::min(N, len - i);
+    StorePart(d, hn::Div(LoadPart(d, x + i, count, 0.0f), total), x + i, count);
+  }
+}
+
+void Swiglu(float* HWY_RESTRICT h1, const float* HWY_RESTRICT h3, int n) {
+  const D d;
+  const size_t N = hn::Lanes(d), len = static_cast<size_t>(std::max(n, 0));
+  const V one = hn::Set(d, 1.0f);
+  // Highway's Exp is only specified up to +104. Past ~88.7 the true value overflows to +inf,
+  // which 100 still yields, so clamping there keeps silu(a) = a / inf = -0 for very negative a.
+  const V exp_limit = hn::Set(d, 100.0f);
+  for (size_t i = 0; i < len; i += N) {
+    const size_t count = std::min(N, len - i);
+    const V a = LoadPart(d, h1 + i, count, 0.0f);
+    const V e = hn::Exp(d, hn::Min(hn::Neg(a), exp_limit));
+    StorePart(d, hn::Mul(hn::Div(a, hn::Add(one, e)), LoadPart(d, h3 + i, count, 0.0f)), h1 + i, count);
+  }
+}
+
+void Rope(float* HWY_RESTRICT v, int n, int head_size, Position pos, float theta) {
+  // Rotations are vectorised as v * cos + swap_pairs(v) * (-sin, +sin); the angles depend only
+  // on the index within a head, so they are computed once per call: head_size/2 scalar cos/sin
+  // with the reference's formula (so the table equals the reference's values), not one per pair.
+  constexpr int kMaxHead = 1024;
+  const D d;
+  const size_t N = hn::Lanes(d);
+  if (n <= 0) return;
+  if (N < 2 || head_size <= 0 || head_size % 2 != 0 || head_size > kMaxHead || n % 2 != 0) {
+    reference::rope(v, n, head_size, pos, theta);
+    return;
+  }
+  alignas(64) float cos_table[kMaxHead], sin_table[kMaxHead];
+  for (int j = 0; j < head_size; j += 2) {
+    const float freq = 1.0f / std::pow(theta, static_cast<float>(j) / static_cast<float>(head_size));
+    const float angle = static_cast<float>(pos) * freq;
+    const float c = std::cos(angle), s = std::sin(angle);
+    cos_table[j] = cos_table[j + 1] = c;
+    sin_table[j] = -s;
+    sin_table[j + 1] = s;
+  }
+  for (int base = 0; base < n; base += head_size) {
+    float* HWY_RESTRICT h = v + base;
+    const size_t len = static_cast<size_t>(std::min(head_size, n - base));
+    for (size_t j = 0; j < len; j += N) {  // N and len are even: a vector never splits a pair
+      const size_t count = std::min(N, len - j);
+      const V a = LoadPart(d, h + j, count, 0.0f);
+      const V rotated = hn::MulAdd(a, LoadPart(d, cos_table + j, count, 0.0f),
+                                   hn::Mul(hn::Reverse2(d, a), LoadPart(d, sin_table + j, count, 0.0f)));
+      StorePart(d, rotated, h + j, count);
+    }
+  }
+}
+
+void AttentionHead(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, const float* HWY_RESTRICT v,
+                   std::int64_t kv_stride, int head_size, int n_pos, float* HWY_RESTRICT scores,
+                   float* HWY_RESTRICT out) {
+  const D d;
+  const size_t N = hn::Lanes(d), hs = static_cast<size_t>(head_size), ld = static_cast<size_t>(kv_stride);
+  const size_t positions = static_cast<size_t>(std::max(n_pos, 0));
+  for (size_t i = 0; i < hs; i += N) StorePart(d, hn::Zero(d), out + i, std::min(N, hs - i));
+  if (positions == 0) return;
+
+  // Scores four positions at a time, sharing the loads of q.
+  size_t t = 0;
+  for (; t + 4 <= positions; t += 4) DotTile<4, 1, 1>(k + t * ld, ld, q, 0, hs, scores + t);
+  for (; t < positions; ++t) DotTile<1, 1, 1>(k + t * ld, ld, q, 0, hs, scores + t);
+  const V scale = hn::Set(d, 1.0f / std::sqrt(static_cast<float>(head_size)));
+  for (size_t i = 0; i < positions; i += N) {
+    const size_t count = std::min(N, positions - i);
+    StorePart(d, hn::Mul(LoadPart(d, scores + i, count, 0.0f), scale), scores + i, count);
+  }
+  Softmax(scores, n_pos);
+
+  // out = sum_t p_t v_t in position order, four positions per pass over out.
+  t = 0;
+  for (; t + 4 <= positions; t += 4) {
+    const float* HWY_RESTRICT v0 = v + t * ld;
+    const V p0 = hn::Set(d, scores[t]), p1 = hn::Set(d, scores[t + 1]);
+    const V p2 = hn::Set(d, scores[t + 2]), p3 = hn::Set(d, scores[t + 3]);
+    for (size_t i = 0; i < hs; i += N) {
+      const size_t count = std::min(N, hs - i);
+      V o = LoadPart(d, out + i, count, 0.0f);
+      o = hn::MulAdd(p0, LoadPart(d, v0 + i, count, 0.0f), o);
+      o = hn::MulAdd(p1, LoadPart(d, v0 + ld + i, count, 0.0f), o);
+      o = hn::MulAdd(p2, LoadPart(d, v0 + 2 * ld + i, count, 0.0f), o);
+      o = hn::MulAdd(p3, LoadPart(d, v0 + 3 * ld + i, count, 0.0f), o);
+      StorePart(d, o, out + i, count);
+    }
+  }
+  for (; t < positions; ++t) Axpy(scores[t], v + t * ld, out, head_size);
+}
+
+std::int64_t TargetId() { return HWY_TARGET; }
+
+}  // namespace llama2::simd::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+// ------------------------------------------------------------------------------------------
+// Dispatch: compiled once, after all targets.
+#if HWY_ONCE
+namespace llama2::simd {
+
+HWY_EXPORT(MatvecRows);
+HWY_EXPORT(MatmulRows);
+HWY_EXPORT(Dot);
+HWY_EXPORT(Axpy);
+HWY_EXPORT(RmsNorm);
+HWY_EXPORT(Softmax);
+HWY_EXPORT(Swiglu);
+HWY_EXPORT(Rope);
+HWY_EXPORT(AttentionHead);
+HWY_EXPORT(TargetId);
+
+void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatvecRows)(w, x, y, row_begin, row_end);
+}
+void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
+                 std::int64_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatmulRows)(w, x, y, n_tokens, row_begin, row_end);
+}
+float dot(const float* a, const float* b, int n) { return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n); }
+void axpy(float a, const float* x, float* y, int n) { HWY_DYNAMIC_DISPATCH(Axpy)(a, x, y, n); }
+void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) {
+  HWY_DYNAMIC_DISPATCH(RmsNorm)(out, x, weight, n, eps);
+}
+void softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
+void swiglu(float* h1, const float* h3, int n) { HWY_DYNAMIC_DISPATCH(Swiglu)(h1, h3, n); }
+void rope(float* v, int n, int head_size, Position pos, float theta) {
+  HWY_DYNAMIC_DISPATCH(Rope)(v, n, head_size, pos, theta);
+}
+void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride, int head_size,
+                    int n_pos, float* scores, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttentionHead)(q, k, v, kv_stride, head_size, n_pos, scores, out);
+}
+std::int64_t target() { return HWY_DYNAMIC_DISPATCH(TargetId)(); }
+
+}  // namespace llama2::simd
+#endif  // HWY_ONCE

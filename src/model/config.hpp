@@ -1,0 +1,28 @@
+// The hyperparameters of a Llama-family transformer.
+#pragma once
+#include <cstdint>
+
+namespace llama2 {
+
+struct Config {
+  int dim = 0;         // width of the residual stream
+  int hidden_dim = 0;  // width of the feed-forward (SwiGLU) layer
+  int n_layers = 0;
+  int n_heads = 0;     // query heads
+  int n_kv_heads = 0;  // key/value heads (< n_heads: grouped-query attention)
+  int vocab_size = 0;
+  int seq_len = 0;     // maximum context length
+  // llama2.c hard-codes these two; GGUF files carry their own.
+  float rope_theta = 10000.0f;
+  float norm_eps = 1e-5f;
+
+  int head_size() const { return dim / n_heads; }
+  int kv_dim() const { return n_kv_heads * head_size(); }
+  // How many query heads share one key/value head.
+  int kv_group() const { return n_heads / n_kv_heads; }
+};
+
+// Throws Error unless every dimension is positive, consistent, and below sane limits.
+void validate(const Config& c);
+
+}  // namespace llama2

@@ -1,0 +1,41 @@
+// Everything that changes while a sequence is generated: activations and the KV cache.
+// One State per sequence; many States can share one immutable Model (the server does).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/config.hpp"
+
+namespace llama2 {
+
+class State {
+ public:
+  // Room for `max_positions` tokens of context (at most config.seq_len; the KV cache is
+  // sized by it, so a short run does not pay for the model's whole context).
+  State(const Config& config, int max_positions);
+
+  int max_positions() const { return max_positions_; }
+
+  // KV cache rows: [layer][position][kv_dim].
+  float* key(int layer, std::int64_t pos) { return key_cache.data() + (layer * max_positions_ + pos) * kv_dim_; }
+  float* value(int layer, std::int64_t pos) {
+    return value_cache.data() + (layer * max_positions_ + pos) * kv_dim_;
+  }
+
+  std::vector<float> x;       // residual stream [dim]
+  std::vector<float> xb;      // normed input / attention output [dim]
+  std::vector<float> xb2;     // projection output [dim]
+  std::vector<float> hb;      // feed-forward gate [hidden_dim]
+  std::vector<float> hb2;     // feed-forward up [hidden_dim]
+  std::vector<float> q;       // query [dim]
+  std::vector<float> att;     // attention scores [n_heads][max_positions]
+  std::vector<float> logits;  // [vocab_size]
+  std::vector<float> key_cache;
+  std::vector<float> value_cache;
+
+ private:
+  int max_positions_;
+  std::int64_t kv_dim_;
+};
+
+}  // namespace llama2
