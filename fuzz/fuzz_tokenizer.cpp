@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -100,7 +99,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (text.size() <= kReferenceTextLimit && ids != llama2::detail::encode_reference(tokenizer, text, bos, eos))
     fail("fast encoder differs from the reference encoder");
 
-  std::string concatenated;
   for (std::size_t i = 1; i < ids.size(); ++i) {
     const std::string_view piece = tokenizer.decode(ids[i - 1], ids[i]);
     (void)llama2::Tokenizer::is_printable(piece);

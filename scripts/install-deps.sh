@@ -12,6 +12,10 @@ PACKAGES=(
   nlohmann-json3-dev            # JSON (golden files, server, bench --json)
   libcli11-dev                  # command-line parsing
   libsentencepiece-dev          # tokenizer oracle in tests
+  libcpp-httplib-dev            # HTTP server (llama2 serve) and the load-test client
+  nodejs                        # server tests: the openai client, playwright-core (npm, at test time)
+  chromium                      # server tests: the chat page in a headless browser
+  nginx                         # server tests: replicas behind deploy/nginx/llama2.conf
 )
 
 missing=()

@@ -1,6 +1,7 @@
 // Helpers shared by the subcommands: argument parsing with one-line errors, and printing.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -28,31 +29,39 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   return std::nullopt;
 }
 
-// Parses a list of token ids separated by spaces and/or commas.
+// A numeric range check with a short message. CLI11's own NonNegativeNumber spells its upper
+// bound (DBL_MAX) out in 300 digits, and its Range lets NaN through (every comparison with NaN
+// is false); this accepts only lo <= v <= hi, so "nan" and "inf" (with a finite hi) fail here,
+// before the model is loaded. `range` is shown in --help and in the error.
+inline CLI::Validator number_in(double lo, double hi, const std::string& range) {
+  return CLI::Validator(
+      [lo, hi, range](std::string& input) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(input, v) || !(v >= lo && v <= hi))
+          return "'" + input + "' is not in " + range;
+        return {};
+      },
+      range);
+}
+
+// Parses a list of token ids separated by spaces and/or commas. Whether an id is inside the
+// model's vocabulary is checked later, against the model (generate()).
 inline std::vector<TokenId> parse_token_ids(std::string_view text) {
+  constexpr std::string_view kSeparators = " ,\t\n\r";
   std::vector<TokenId> ids;
   std::size_t i = 0;
-  while (i < text.size()) {
-    const char c = text[i];
-    if (c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r') {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    if (text[j] == '-' || text[j] == '+') ++j;
-    std::size_t digits_start = j;
-    long long value = 0;
-    while (j < text.size() && text[j] >= '0' && text[j] <= '9') {
-      if (value < (1LL << 40)) value = value * 10 + (text[j] - '0');
-      ++j;
-    }
-    if (j == digits_start || (j < text.size() && text[j] != ' ' && text[j] != ',' && text[j] != '\t' &&
-                              text[j] != '\n' && text[j] != '\r'))
-      throw UsageError("--ids: '" + std::string(text.substr(i, j - i + 1)) + "' is not a token id");
-    if (text[i] == '-') value = -value;
-    if (value < 0 || value > (1LL << 30)) throw Error("token id " + std::to_string(value) + " is out of range");
-    ids.push_back(static_cast<TokenId>(value));
-    i = j;
+  while ((i = text.find_first_not_of(kSeparators, i)) != std::string_view::npos) {
+    std::size_t end = text.find_first_of(kSeparators, i);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(i, end - i);
+    TokenId id = 0;
+    // from_chars rejects signs other than '-', garbage after the digits, and values that do
+    // not fit a TokenId.
+    const auto [ptr, ec] = std::from_chars(word.data(), word.data() + word.size(), id);
+    if (ec != std::errc{} || ptr != word.data() + word.size())
+      throw UsageError("--ids: '" + std::string(word) + "' is not a token id");
+    ids.push_back(id);
+    i = end;
   }
   return ids;
 }

@@ -20,6 +20,11 @@ struct Subcommand {
 
 constexpr Subcommand kSubcommands[] = {
     {"tokenize", llama2::cli::tokenize_command},
+    {"convert", llama2::cli::convert_command},
+    {"serve", llama2::cli::serve_command},
+    {"bench", llama2::cli::bench_command},
+    {"quantize", llama2::cli::quantize_command},
+    {"perplexity", llama2::cli::perplexity_command},
 };
 
 }  // namespace

@@ -4,12 +4,15 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <limits>
 #include <string>
 
 #include "cli/cli_util.hpp"
 #include "cli/commands.hpp"
 #include "core/thread_pool.hpp"
+#include "format/gguf.hpp"
 #include "generation/chat.hpp"
 #include "generation/generate.hpp"
 #include "model/model.hpp"
@@ -29,6 +32,8 @@ struct RunOptions {
   int steps = 256;
   std::string prompt;
   std::string tokenizer = "tokenizer.bin";
+  bool tokenizer_given = false;  // -z on the command line (else a GGUF's own vocabulary wins)
+  std::string chat_template;     // --chat-template; empty: the model's, else llama2
   std::string mode = "generate";
   std::string system_prompt;
   int threads = ThreadPool::hardware_threads();
@@ -36,19 +41,23 @@ struct RunOptions {
 };
 
 void add_options(CLI::App& app, RunOptions& o) {
-  app.add_option("checkpoint", o.checkpoint, "model file (llama2.c .bin, version 0, 1 or 2)")->required();
+  app.add_option("checkpoint", o.checkpoint, "model file (llama2.c .bin version 0, 1 or 2, or GGUF)")->required();
   app.add_option("-t,--temperature", o.temperature, "temperature in [0, inf); 0 = greedy")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_in(0.0, std::numeric_limits<double>::max(), "[0, inf)"));
   app.add_option("-p,--topp", o.topp, "top-p (nucleus) sampling mass in [0, 1]; 0 or 1 = off")
       ->capture_default_str()
-      ->check(CLI::Range(0.0f, 1.0f));
+      ->check(number_in(0.0, 1.0, "[0, 1]"));
   app.add_option("-s,--seed", o.seed, "random seed; 0 or negative = from the clock")->capture_default_str();
   app.add_option("-n,--steps", o.steps, "positions to run; 0 = the model's context")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_in(0.0, std::numeric_limits<int>::max(), "[0, 2^31)"));
   app.add_option("-i,--prompt", o.prompt, "input prompt (with --ids: token ids, spaces or commas)");
-  app.add_option("-z,--tokenizer", o.tokenizer, "tokenizer file")->capture_default_str();
+  app.add_option("-z,--tokenizer", o.tokenizer, "tokenizer file (default: a GGUF model's own vocabulary)")
+      ->capture_default_str();
+  app.add_option("--chat-template", o.chat_template,
+                 "chat format: llama2, zephyr or chatml (default: detected from a GGUF model, else llama2)")
+      ->check(CLI::IsMember({"llama2", "zephyr", "chatml"}));
   app.add_option("-m,--mode", o.mode, "generate or chat")
       ->capture_default_str()
       ->check(CLI::IsMember({"generate", "chat"}));
@@ -60,6 +69,28 @@ void add_options(CLI::App& app, RunOptions& o) {
                "-i is a list of token ids and stdout gets the whole sequence as ids (no tokenizer needed)");
 }
 
+// The model's own vocabulary unless -z names a tokenizer file.
+Tokenizer load_tokenizer(const Model& model, const RunOptions& o) {
+  if (!o.tokenizer_given && model.vocabulary()) return make_tokenizer(*model.vocabulary());
+  // The default -z is tokenizer.bin in the current folder, so a missing tokenizer is the most
+  // common mistake: say that the file is the tokenizer and how to give another (a plain
+  // "cannot open" would not).
+  if (!std::filesystem::exists(o.tokenizer))
+    throw Error("tokenizer '" + o.tokenizer + "' not found (give one with -z, or use --ids)");
+  return Tokenizer::load(o.tokenizer, model.config().vocab_size);
+}
+
+// --chat-template if given; else the family of the model's Jinja template, if recognised.
+ChatTemplate choose_chat_template(const Model& model, const RunOptions& o) {
+  if (!o.chat_template.empty()) return chat_template_from_name(o.chat_template);
+  const std::string jinja = model.vocabulary() ? model.vocabulary()->chat_template : "";
+  if (jinja.empty()) return ChatTemplate::Llama2;
+  if (const auto detected = detect_chat_template(jinja)) return *detected;
+  std::fprintf(stderr, "warning: the model's chat template is not one of llama2, zephyr, chatml; using llama2 "
+                       "(choose with --chat-template)\n");
+  return ChatTemplate::Llama2;
+}
+
 int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
   const Config& c = model.config();
   const int steps = resolve_steps(o.steps, c);
@@ -69,7 +100,7 @@ int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
     prompt = parse_token_ids(o.prompt);
     if (prompt.empty()) prompt.push_back(kBosToken);
   } else {
-    tokenizer.emplace(Tokenizer::load(o.tokenizer, c.vocab_size));
+    tokenizer.emplace(load_tokenizer(model, o));
     prompt = tokenizer->encode(o.prompt, /*bos=*/true, /*eos=*/false);
   }
   State state(c, steps);
@@ -99,7 +130,7 @@ int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
 int run_chat(const Model& model, const RunOptions& o, ThreadPool& pool) {
   if (o.ids) throw UsageError("--ids works in generate mode only");
   const Config& c = model.config();
-  const Tokenizer tokenizer = Tokenizer::load(o.tokenizer, c.vocab_size);
+  const Tokenizer tokenizer = load_tokenizer(model, o);
   const int steps = resolve_steps(o.steps, c);
   State state(c, steps);
   Sampler sampler(c.vocab_size, {o.temperature, o.topp, static_cast<std::uint64_t>(o.seed <= 0 ? 0 : o.seed)});
@@ -107,6 +138,8 @@ int run_chat(const Model& model, const RunOptions& o, ThreadPool& pool) {
   chat_options.steps = steps;
   chat_options.system_prompt = o.system_prompt;
   chat_options.first_user_prompt = o.prompt;
+  chat_options.chat_template = choose_chat_template(model, o);
+  chat_options.stop_tokens = chat_stop_tokens(tokenizer, chat_options.chat_template);
   // Like run.c, ask for a system prompt when none is given, but only at a terminal: piped
   // input is the user's turns, one per line.
   chat_options.ask_system_prompt = o.system_prompt.empty() && ::isatty(STDIN_FILENO);
@@ -118,13 +151,14 @@ int run_chat(const Model& model, const RunOptions& o, ThreadPool& pool) {
 
 int run_command(int argc, char** argv) {
   CLI::App app{
-      "llama2: run a Llama-family model (llama2.c checkpoints).\n"
+      "llama2: run a Llama-family model (llama2.c checkpoints or GGUF).\n"
       "Usage: llama2 <checkpoint> [options]   or   llama2 <command> --help\n"
-      "Commands: tokenize"};
+      "Commands: tokenize, convert"};
   app.name("llama2");
   RunOptions o;
   add_options(app, o);
   if (auto status = parse(app, argc, argv)) return *status;
+  o.tokenizer_given = app.get_option("-z")->count() > 0;
   if (o.prompt.empty() && o.ids) throw UsageError("--ids needs -i with the prompt's token ids");
 
   const auto model = Model::load(o.checkpoint);

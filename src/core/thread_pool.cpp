@@ -1,5 +1,7 @@
 #include "core/thread_pool.hpp"
 
+#include "core/error.hpp"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -20,7 +22,7 @@ inline void cpu_relax() {
 // spinning for a peer that is not scheduled would otherwise burn its whole time slice.
 // Sleeping (atomic wait) stops an idle pool from using any CPU.
 constexpr int kSpinIterations = 2000;
-constexpr int kYieldIterations = 20000;
+constexpr int kYieldIterations = 200;
 
 // Spins, then yields, until pred() holds or the budget runs out; returns pred().
 template <class Pred>
@@ -35,6 +37,15 @@ bool spin_then_yield(Pred pred) {
   }
   return pred();
 }
+
+constexpr std::uint32_t generation(std::uint64_t job) { return static_cast<std::uint32_t>(job >> 32); }
+constexpr int task_count(std::uint64_t job) { return static_cast<int>((job >> 16) & 0xFFFF); }
+constexpr int next_task(std::uint64_t job) { return static_cast<int>(job & 0xFFFF); }
+
+// Tasks per job stay below this, so the next-task field (which failed claims push past the
+// count, at most once per thread and job) cannot carry into the count.
+constexpr int kMaxTasks = 1 << 14;
+constexpr int kMaxThreads = 1 << 14;
 }  // namespace
 
 int ThreadPool::hardware_threads() {
@@ -42,40 +53,60 @@ int ThreadPool::hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, kMaxThreads)) {
   workers_.reserve(n_threads_ - 1);
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
   stop_.store(true, std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_release);
-  generation_.notify_all();
+  // An empty job with a new generation wakes every worker, which then sees stop_.
+  const std::uint64_t old = job_.load(std::memory_order_relaxed);
+  job_.store(static_cast<std::uint64_t>(generation(old) + 1) << 32, std::memory_order_release);
+  job_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::dispatch(Thunk thunk, void* ctx) {
-  thunk_ = thunk;
-  ctx_ = ctx;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);  // publishes thunk_/ctx_
-  generation_.notify_all();
-  thunk(ctx, 0, n_threads_);
-  while (!spin_then_yield([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+std::uint32_t ThreadPool::work() {
+  for (;;) {
+    // acq_rel: acquiring the job's publication makes thunk_/ctx_ visible once a task is ours.
+    const std::uint64_t claim = job_.fetch_add(1, std::memory_order_acq_rel);
+    const int task = next_task(claim), count = task_count(claim);
+    if (task >= count) return generation(claim);
+    thunk_(ctx_, task, count);
+    done_.fetch_add(1, std::memory_order_release);
   }
 }
 
-void ThreadPool::worker_loop(int index) {
-  std::uint64_t seen = 0;
+void ThreadPool::dispatch(Thunk thunk, void* ctx, int n_tasks) {
+  if (n_tasks > kMaxTasks) throw Error("too many tasks for the thread pool");
+  // Every task of the previous job is finished, so no thread reads thunk_/ctx_ now: a late
+  // thread's claim lands on the new job (and runs a task of it) or finds none left.
+  thunk_ = thunk;
+  ctx_ = ctx;
+  done_.store(0, std::memory_order_relaxed);
+  const std::uint64_t old = job_.load(std::memory_order_relaxed);
+  const std::uint64_t job = (static_cast<std::uint64_t>(generation(old) + 1) << 32) |
+                            (static_cast<std::uint64_t>(n_tasks) << 16);
+  job_.store(job, std::memory_order_release);
+  job_.notify_all();
+  work();
+  // Only tasks that other threads claimed and are running remain.
+  while (!spin_then_yield([&] { return done_.load(std::memory_order_acquire) == n_tasks; })) {
+  }
+}
+
+void ThreadPool::worker_loop() {
+  std::uint32_t seen = 0;
   for (;;) {
-    if (!spin_then_yield([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
-      generation_.wait(seen, std::memory_order_acquire);
+    std::uint64_t job = job_.load(std::memory_order_acquire);
+    if (generation(job) == seen) {
+      if (!spin_then_yield([&] { return generation(job_.load(std::memory_order_acquire)) != seen; }))
+        job_.wait(job, std::memory_order_acquire);  // wakes on any change; the loop re-checks
       continue;
     }
-    seen = generation_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire)) return;
-    thunk_(ctx_, index, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    seen = work();
   }
 }
 

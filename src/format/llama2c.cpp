@@ -36,7 +36,7 @@ class TensorCursor {
   Tensor q8(std::int64_t rows, std::int64_t cols, int gs, const char* name) {
     const std::uint64_t n = checked_mul(rows, cols, name);
     Tensor t;
-    t.type = DType::Q8_0;
+    t.type = DType::Q8_GROUPED;
     t.rows = rows;
     t.cols = cols;
     t.data = r_.take(n, name);
@@ -107,16 +107,26 @@ Header read_header(ByteReader& r) {
   } else {
     h.shared_classifier = r.read<std::uint8_t>("shared_classifier") != 0;
   }
-  c.vocab_size = vocab > (1 << 30) ? -1 : static_cast<int>(vocab);
+  // Range-check before narrowing, so the message shows the value the file really holds
+  // (v0's |INT_MIN| does not fit an int).
+  if (vocab > (1 << 30)) r.fail("invalid model header: vocab_size " + std::to_string(f[5]) + " out of range");
+  c.vocab_size = static_cast<int>(vocab);
   if (h.version == 2) {
     h.group_size = r.read<std::int32_t>("group_size");
     if (h.group_size <= 0 || h.group_size > (1 << 16))
       r.fail("group_size " + std::to_string(h.group_size) + " out of range");
   }
-  validate(c);
+  try {
+    validate(c);
+  } catch (const Error& e) {
+    // Name the file; and since version 0 has no magic, any non-checkpoint file ends up here:
+    // say how it was read.
+    r.fail(std::string(e.what()) + (h.version == 0 ? " (no 'ak42' magic: read as a version 0 checkpoint)" : ""));
+  }
   if (h.version == 2 && c.dim % h.group_size != 0)
     r.fail("group_size " + std::to_string(h.group_size) + " does not divide dim");
-  if (h.version != 0) r.seek(kLlama2cHeaderBytes);
+  // take(), not seek(): a file that ends inside the 256-byte header is reported as truncated.
+  if (h.version != 0) r.take(kLlama2cHeaderBytes - r.offset(), "header");
   return h;
 }
 

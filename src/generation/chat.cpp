@@ -1,5 +1,6 @@
 #include "generation/chat.hpp"
 
+#include <algorithm>
 #include <istream>
 #include <ostream>
 #include <vector>
@@ -29,9 +30,8 @@ void chat(const Model& model, const Tokenizer& tokenizer, State& state, Sampler&
       out << "\n";
       return;  // end of input ends the conversation
     }
-    const std::string rendered = render_user_turn(options.chat_template, system, user, first_turn);
+    const std::vector<TokenId> prompt = encode_user_turn(tokenizer, options.chat_template, system, user, first_turn);
     first_turn = false;
-    const std::vector<TokenId> prompt = tokenizer.encode(rendered, /*bos=*/true, /*eos=*/false);
     if (pos + static_cast<int>(prompt.size()) >= steps) {
       out << "\n[context full: " << steps << " positions used]\n";
       return;
@@ -40,10 +40,18 @@ void chat(const Model& model, const Tokenizer& tokenizer, State& state, Sampler&
     // ---- feed the turn, then the assistant replies until EOS ----
     out << "Assistant: " << std::flush;
     for (std::size_t i = 0; i < prompt.size(); ++i) forward(model, state, prompt[i], pos++, pool);
+    // run.c draws a sample after every forward step, prompt tokens included, and throws the
+    // prompt's away; skipping the same draws keeps a seed's replies identical to run.c's.
+    sampler.skip_draws(static_cast<int>(prompt.size()) - 1);
     token = prompt.back();
+    TokenId end_of_turn = kEosToken;
     for (;;) {
       const TokenId next = sampler.sample(state.logits);
-      if (next == kEosToken) break;
+      if (next == kEosToken ||
+          std::find(options.stop_tokens.begin(), options.stop_tokens.end(), next) != options.stop_tokens.end()) {
+        end_of_turn = next;
+        break;
+      }
       const std::string_view piece = tokenizer.decode(token, next);
       if (Tokenizer::is_printable(piece)) out << piece << std::flush;
       token = next;
@@ -54,11 +62,10 @@ void chat(const Model& model, const Tokenizer& tokenizer, State& state, Sampler&
       forward(model, state, token, pos++, pool);
     }
     // The reference feeds the EOS too, so the next turn sees the end of this one, and draws
-    // one more sample after it (which it prints; we only draw it, to keep the random stream
-    // and so the following turns identical to run.c's for the same seed).
+    // one more sample after it (which it prints, a stray token; we only skip the draw).
     if (pos < steps) {
-      forward(model, state, kEosToken, pos++, pool);
-      sampler.sample(state.logits);
+      forward(model, state, end_of_turn, pos++, pool);
+      sampler.skip_draws(1);
     }
     out << "\n";
   }

@@ -3,6 +3,7 @@
 #pragma once
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "core/thread_pool.hpp"
 #include "generation/chat_template.hpp"
@@ -19,6 +20,9 @@ struct ChatOptions {
   bool ask_system_prompt = true;
   std::string first_user_prompt;  // non-empty: the first user turn (run.c's -i in chat mode)
   ChatTemplate chat_template = ChatTemplate::Llama2;
+  // Tokens that end a reply besides EOS (a template's end-of-turn, e.g. ChatML's <|im_end|>);
+  // the one that ended it is fed back, as run.c feeds the EOS.
+  std::vector<TokenId> stop_tokens;
 };
 
 // Reads user turns line by line from `in` and streams replies to `out`. Ends cleanly at the

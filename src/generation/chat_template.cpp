@@ -1,15 +1,120 @@
 #include "generation/chat_template.hpp"
 
+#include <algorithm>
+
+#include "core/error.hpp"
+
 namespace llama2 {
 
-std::string render_user_turn(ChatTemplate tmpl, std::string_view system, std::string_view user, bool first) {
+namespace {
+
+// A rendered turn as runs of text and template markers (markers may become single tokens).
+struct Segment {
+  bool marker;
+  std::string text;
+};
+
+std::vector<Segment> render_segments(ChatTemplate tmpl, std::string_view system, std::string_view user,
+                                     bool first) {
+  const std::string sys(system), usr(user);
   switch (tmpl) {
     case ChatTemplate::Llama2:
       if (first && !system.empty())
-        return "[INST] <<SYS>>\n" + std::string(system) + "\n<</SYS>>\n\n" + std::string(user) + " [/INST]";
-      return "[INST] " + std::string(user) + " [/INST]";
+        return {{false, "[INST] <<SYS>>\n" + sys + "\n<</SYS>>\n\n" + usr + " [/INST]"}};
+      return {{false, "[INST] " + usr + " [/INST]"}};
+    case ChatTemplate::Zephyr: {
+      std::vector<Segment> s;
+      if (!first) s.push_back({false, "\n"});
+      if (first && !system.empty())
+        s.insert(s.end(), {{true, "<|system|>"}, {false, "\n" + sys}, {true, "</s>"}, {false, "\n"}});
+      s.insert(s.end(), {{true, "<|user|>"}, {false, "\n" + usr}, {true, "</s>"}, {false, "\n"},
+                         {true, "<|assistant|>"}, {false, "\n"}});
+      return s;
+    }
+    case ChatTemplate::ChatML: {
+      std::vector<Segment> s;
+      if (!first) s.push_back({false, "\n"});
+      if (first && !system.empty())
+        s.insert(s.end(), {{true, "<|im_start|>"}, {false, "system\n" + sys}, {true, "<|im_end|>"}, {false, "\n"}});
+      s.insert(s.end(), {{true, "<|im_start|>"}, {false, "user\n" + usr}, {true, "<|im_end|>"}, {false, "\n"},
+                         {true, "<|im_start|>"}, {false, "assistant\n"}});
+      return s;
+    }
   }
-  return std::string(user);
+  return {{false, usr}};
+}
+
+// The id of the vocabulary piece spelled exactly `marker`, or -1. "</s>" is EOS whatever its
+// spelling in the vocabulary (tokenizer.bin writes it "\n</s>\n").
+TokenId marker_token(const Tokenizer& tokenizer, std::string_view marker) {
+  if (marker == "</s>") return kEosToken;
+  for (TokenId id = 0; id < tokenizer.vocab_size(); ++id)
+    if (tokenizer.piece(id) == marker) return id;
+  return -1;
+}
+
+}  // namespace
+
+std::string render_user_turn(ChatTemplate tmpl, std::string_view system, std::string_view user, bool first) {
+  std::string out;
+  for (const Segment& s : render_segments(tmpl, system, user, first)) out += s.text;
+  return out;
+}
+
+std::vector<TokenId> encode_user_turn(const Tokenizer& tokenizer, ChatTemplate tmpl, std::string_view system,
+                                      std::string_view user, bool first) {
+  const bool bos = first || tmpl == ChatTemplate::Llama2;
+  std::vector<TokenId> out;
+  if (bos) out.push_back(kBosToken);
+  std::string pending;  // text (and markers the vocabulary lacks) not yet encoded
+  auto flush = [&] {
+    if (pending.empty()) return;
+    const std::vector<TokenId> ids = tokenizer.encode(pending, /*bos=*/false, /*eos=*/false);
+    out.insert(out.end(), ids.begin(), ids.end());
+    pending.clear();
+  };
+  for (const Segment& s : render_segments(tmpl, system, user, first)) {
+    const TokenId id = s.marker ? marker_token(tokenizer, s.text) : -1;
+    if (id < 0) {
+      pending += s.text;
+      continue;
+    }
+    flush();
+    out.push_back(id);
+  }
+  flush();
+  return out;
+}
+
+std::vector<TokenId> chat_stop_tokens(const Tokenizer& tokenizer, ChatTemplate tmpl) {
+  std::vector<TokenId> stops{kEosToken};
+  if (tmpl == ChatTemplate::ChatML)
+    if (const TokenId id = marker_token(tokenizer, "<|im_end|>"); id >= 0 && id != kEosToken) stops.push_back(id);
+  return stops;
+}
+
+std::optional<ChatTemplate> detect_chat_template(std::string_view jinja) {
+  // Most distinctive first: a ChatML template may also mention other markers in comments.
+  if (jinja.find("<|im_start|>") != std::string_view::npos) return ChatTemplate::ChatML;
+  if (jinja.find("<|user|>") != std::string_view::npos && jinja.find("<|assistant|>") != std::string_view::npos)
+    return ChatTemplate::Zephyr;
+  if (jinja.find("[INST]") != std::string_view::npos) return ChatTemplate::Llama2;
+  return std::nullopt;
+}
+
+ChatTemplate chat_template_from_name(std::string_view name) {
+  for (ChatTemplate t : {ChatTemplate::Llama2, ChatTemplate::Zephyr, ChatTemplate::ChatML})
+    if (name == chat_template_name(t)) return t;
+  throw UsageError("unknown chat template '" + std::string(name) + "' (known: llama2, zephyr, chatml)");
+}
+
+const char* chat_template_name(ChatTemplate tmpl) {
+  switch (tmpl) {
+    case ChatTemplate::Llama2: return "llama2";
+    case ChatTemplate::Zephyr: return "zephyr";
+    case ChatTemplate::ChatML: return "chatml";
+  }
+  return "?";
 }
 
 }  // namespace llama2

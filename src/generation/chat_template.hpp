@@ -1,16 +1,46 @@
-// How a conversation turn is rendered into the text the model was trained on.
+// How a conversation turn is rendered into the text (and tokens) the model was trained on.
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "core/types.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 namespace llama2 {
 
 enum class ChatTemplate {
   Llama2,  // [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]
+  Zephyr,  // <|system|>\n{system}</s>\n<|user|>\n{user}</s>\n<|assistant|>\n   (TinyLlama-Chat)
+  ChatML,  // <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n
 };
 
 // Renders one user turn. `first` is true for the first turn of the conversation, the only
-// one that carries the system prompt.
+// one that carries the system prompt. Later Zephyr/ChatML turns start with the newline that
+// follows the previous reply's end marker.
 std::string render_user_turn(ChatTemplate tmpl, std::string_view system, std::string_view user, bool first);
+
+// The tokens of one user turn. Template markers that are one piece of the vocabulary ("</s>"
+// is always EOS; "<|im_start|>", "<|im_end|>", "<|user|>", ... when the model has them) are fed
+// as those tokens, the text around them is encoded normally (each run of text after a marker
+// gets sentencepiece's dummy-prefix space, as llama.cpp does). BOS starts every Llama 2 turn
+// (as in run.c) but only the first turn of the others. For Llama2 this equals
+// tokenizer.encode(render_user_turn(...), true, false).
+std::vector<TokenId> encode_user_turn(const Tokenizer& tokenizer, ChatTemplate tmpl, std::string_view system,
+                                      std::string_view user, bool first);
+
+// Tokens that end an assistant reply: EOS, and the template's end-of-turn piece when the
+// vocabulary has one (ChatML's <|im_end|>).
+std::vector<TokenId> chat_stop_tokens(const Tokenizer& tokenizer, ChatTemplate tmpl);
+
+// Recognizes a Jinja chat template (GGUF's tokenizer.chat_template) by its distinctive markers;
+// nothing for a template of another family.
+std::optional<ChatTemplate> detect_chat_template(std::string_view jinja);
+
+// "llama2", "zephyr", "chatml" <-> ChatTemplate (names for --chat-template). The parser throws
+// UsageError for another name.
+ChatTemplate chat_template_from_name(std::string_view name);
+const char* chat_template_name(ChatTemplate tmpl);
 
 }  // namespace llama2

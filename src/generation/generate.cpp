@@ -1,9 +1,12 @@
 #include "generation/generate.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
+#include "transformer/batch.hpp"
 #include "transformer/transformer.hpp"
 
 namespace llama2 {
@@ -30,24 +33,57 @@ GenerationResult generate(const Model& model, State& state, Sampler& sampler, st
   GenerationResult result;
   result.tokens.assign(prompt.begin(), prompt.end());
   const int n_prompt = static_cast<int>(prompt.size());
+  // ---- the prompt, in batches ----
+  // Every prompt position runs through forward_batch, kDefaultBatchSize positions per pass
+  // over the weights; only the last one's logits are computed (they give the first sample).
+  // The tokens are the same as the reference loop's, which feeds the prompt one position at
+  // a time: there the next token is given while the prompt lasts, and a BOS inside the
+  // prompt ends the run right after the position before it.
+  int n_feed = n_prompt;
+  for (int i = 1; i < n_prompt; ++i)
+    if (prompt[i] == kBosToken) {
+      n_feed = i;
+      break;
+    }
+  // Speed as run.c reports it: positions run after the first forward call, over the time
+  // since it ended (with a batched prompt, the first call is the first prompt chunk).
   Clock::time_point start{};
-  TokenId token = prompt[0];
+  int timed_positions = 0;
+  BatchScratch scratch(c, std::min(n_feed, kDefaultBatchSize));
+  std::vector<BatchItem> items;
   int pos = 0;
-  while (pos < steps) {
-    forward(model, state, token, pos, pool);
-    // While the prompt lasts the next token is given (no random number is drawn).
-    const bool in_prompt = pos < n_prompt - 1;
-    const TokenId next = in_prompt ? prompt[pos + 1] : sampler.sample(state.logits);
-    ++pos;
-    if (next == kBosToken) break;  // the reference treats BOS as the end of a story
-    if (!in_prompt) result.tokens.push_back(next);
-    if (on_token) on_token(token, next);
-    token = next;
-    if (start == Clock::time_point{}) start = Clock::now();
+  while (pos < n_feed) {
+    const int end = std::min(n_feed, pos + kDefaultBatchSize);
+    items.clear();
+    for (int p = pos; p < end; ++p) items.push_back({&state, prompt[p], p, p == n_prompt - 1});
+    forward_batch(model, items, scratch, pool, state.logits.data());
+    if (on_token)
+      for (int p = pos; p < end && p + 1 < n_feed; ++p) on_token(prompt[p], prompt[p + 1]);
+    if (start == Clock::time_point{}) {
+      start = Clock::now();
+    } else {
+      timed_positions += end - pos;
+    }
+    pos = end;
   }
-  if (pos > 1 && start != Clock::time_point{}) {
+
+  // ---- generation, one token at a time ----
+  if (n_feed == n_prompt) {
+    TokenId token = prompt[n_prompt - 1];
+    for (;;) {
+      const TokenId next = sampler.sample(state.logits);
+      if (next == kBosToken) break;  // the reference treats BOS as the end of a story
+      result.tokens.push_back(next);
+      if (on_token) on_token(token, next);
+      token = next;
+      if (pos >= steps) break;
+      forward(model, state, token, pos++, pool);
+      ++timed_positions;
+    }
+  }
+  if (timed_positions > 0) {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (seconds > 0) result.tokens_per_second = (pos - 1) / seconds;
+    if (seconds > 0) result.tokens_per_second = timed_positions / seconds;
   }
   return result;
 }

@@ -64,41 +64,20 @@ std::vector<float> relative_tolerance(const std::vector<float>& ref, float rel, 
   return tol;
 }
 
-// A weight matrix with its storage: F32, or Q8_0 with random int8 values and positive scales.
+// An F32 weight matrix with its storage. (Quantized types have their own kernels and tests:
+// kernels/quant_test.cpp.)
 struct Matrix {
-  std::vector<float> f32;
-  std::vector<std::int8_t> q8;
-  std::vector<float> scales;
-  Tensor t;  // views the vectors above: moving keeps them valid, copying would not
+  std::vector<float> data;
+  Tensor t;  // views `data`: moving keeps it valid, copying would not
 
-  Matrix() = default;
+  Matrix(std::int64_t rows, std::int64_t cols, std::uint32_t seed)
+      : data(random_floats(static_cast<std::size_t>(rows * cols), seed)),
+        t{DType::F32, data.data(), nullptr, rows, cols, 0} {}
   Matrix(Matrix&&) = default;
   Matrix(const Matrix&) = delete;
 
-  // The fp32 value of element (r, c), as the reference reads it.
-  float at(std::int64_t r, std::int64_t c) const {
-    if (t.type == DType::F32) return f32[r * t.cols + c];
-    return static_cast<float>(q8[r * t.cols + c]) * scales[(r * t.cols + c) / t.group_size];
-  }
+  float at(std::int64_t r, std::int64_t c) const { return data[r * t.cols + c]; }
 };
-
-Matrix make_f32(std::int64_t rows, std::int64_t cols, std::uint32_t seed) {
-  Matrix m;
-  m.f32 = random_floats(static_cast<std::size_t>(rows * cols), seed);
-  m.t = Tensor{DType::F32, m.f32.data(), nullptr, rows, cols, 0};
-  return m;
-}
-
-Matrix make_q8(std::int64_t rows, std::int64_t cols, int group_size, std::uint32_t seed) {
-  Matrix m;
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> q(-127, 127);
-  m.q8.resize(static_cast<std::size_t>(rows * cols));
-  for (auto& v : m.q8) v = static_cast<std::int8_t>(q(rng));
-  m.scales = random_floats(static_cast<std::size_t>(rows * cols / group_size), seed + 1, 0.001f, 0.02f);
-  m.t = Tensor{DType::Q8_0, m.q8.data(), m.scales.data(), rows, cols, group_size};
-  return m;
-}
 
 // Per-output tolerances for y = W x (one x of cols values).
 std::vector<float> matvec_tolerance(const Matrix& m, const float* x) {
@@ -245,7 +224,7 @@ void expect_matvec_matches(const Matrix& m, std::uint32_t seed) {
   ThreadPool pool(2);
   ops::matvec(m.t, x.data(), fast.data(), pool);
   EXPECT_TRUE(all_near(fast, ref, matvec_tolerance(m, x.data())))
-      << dtype_name(m.t.type) << " " << m.t.rows << "x" << m.t.cols;
+      << m.t.rows << "x" << m.t.cols;
 
   // A sub-range writes exactly its rows, with the values of the full product.
   if (m.t.rows >= 3) {
@@ -258,23 +237,11 @@ void expect_matvec_matches(const Matrix& m, std::uint32_t seed) {
   }
 }
 
-TEST_P(KernelDiffTest, MatvecF32) {
+TEST_P(KernelDiffTest, Matvec) {
   std::uint32_t seed = 100;
   for (const auto& s : kMatrixShapes) {
     seed += 2;
-    expect_matvec_matches(make_f32(s.rows, s.cols, seed), seed + 1);
-  }
-}
-
-TEST_P(KernelDiffTest, MatvecQ8) {
-  // Group sizes that are a multiple of every vector length, and 2 and 6, which are not.
-  struct Case { std::int64_t rows, cols; int group_size; };
-  const std::vector<Case> cases = {{1, 64, 64}, {5, 48, 16}, {17, 96, 32}, {33, 320, 64}, {255, 1024, 64},
-                                   {3, 6, 2}, {9, 36, 6}};
-  std::uint32_t seed = 200;
-  for (const auto& c : cases) {
-    seed += 2;
-    expect_matvec_matches(make_q8(c.rows, c.cols, c.group_size, seed), seed + 1);
+    expect_matvec_matches(Matrix(s.rows, s.cols, seed), seed + 1);
   }
 }
 
@@ -289,38 +256,40 @@ void expect_matmul_matches(const Matrix& m, int n_tokens, std::uint32_t seed) {
     const auto row_tol = matvec_tolerance(m, x.data() + t * m.t.cols);
     tol.insert(tol.end(), row_tol.begin(), row_tol.end());
   }
-  EXPECT_TRUE(all_near(fast, ref, tol)) << dtype_name(m.t.type) << " " << m.t.rows << "x" << m.t.cols
-                                        << " tokens=" << n_tokens;
+  EXPECT_TRUE(all_near(fast, ref, tol)) << m.t.rows << "x" << m.t.cols << " tokens=" << n_tokens;
+
+  // A sub-range writes exactly its rows, bit-identical to the full product although its rows
+  // fall into different 4-row tiles.
+  if (m.t.rows >= 3) {
+    std::vector<float> part(fast.size(), -1.0f);
+    const std::int64_t b = 1, e = m.t.rows - 1;
+    ops::matmul_rows(m.t, x.data(), part.data(), n_tokens, b, e);
+    for (int t = 0; t < n_tokens; ++t) {
+      for (std::int64_t r = 0; r < m.t.rows; ++r) {
+        const std::size_t i = static_cast<std::size_t>(t * m.t.rows + r);
+        EXPECT_EQ(part[i], r >= b && r < e ? fast[i] : -1.0f) << "token " << t << " row " << r;
+      }
+    }
+  }
 }
 
-TEST_P(KernelDiffTest, MatmulF32) {
+TEST_P(KernelDiffTest, Matmul) {
   std::uint32_t seed = 300;
   for (const auto& s : kMatrixShapes) {
-    const Matrix m = make_f32(s.rows, s.cols, ++seed);
-    for (int n_tokens : {1, 2, 3, 5, 8, 17}) expect_matmul_matches(m, n_tokens, ++seed);
+    const Matrix m(s.rows, s.cols, ++seed);
+    for (int n_tokens : {1, 2, 3, 4, 5, 7, 8, 17}) expect_matmul_matches(m, n_tokens, ++seed);
   }
   // Enough tokens and columns for several token blocks and column passes.
-  expect_matmul_matches(make_f32(9, 2500, 7), 150, 8);
-}
-
-TEST_P(KernelDiffTest, MatmulQ8) {
-  std::uint32_t seed = 400;
-  for (const auto& [rows, cols, gs] : std::vector<std::tuple<int, int, int>>{
-           {1, 64, 64}, {17, 96, 32}, {33, 320, 64}, {9, 36, 6}, {5, 2560, 64}}) {
-    const Matrix m = make_q8(rows, cols, gs, ++seed);
-    for (int n_tokens : {1, 2, 3, 5, 8, 17}) expect_matmul_matches(m, n_tokens, ++seed);
-  }
+  expect_matmul_matches(Matrix(9, 2500, 7), 150, 8);
 }
 
 // Every output is computed by one thread in a fixed order, so the thread count must not
 // change a single bit (this is what makes --threads reproducible).
 TEST_P(KernelDiffTest, ParallelKernelsIgnoreThreadCount) {
   std::vector<Matrix> matrices;
-  matrices.push_back(make_f32(1000, 288, 1));
-  matrices.push_back(make_f32(37, 1001, 2));
-  matrices.push_back(make_f32(288, 768, 3));
-  matrices.push_back(make_q8(300, 256, 64, 4));
-  matrices.push_back(make_q8(45, 96, 32, 5));
+  matrices.emplace_back(1000, 288, 1);
+  matrices.emplace_back(37, 1001, 2);
+  matrices.emplace_back(288, 768, 3);
   ThreadPool one(1), two(2), three(3);
   for (const auto& m : matrices) {
     const int n_tokens = 7;

@@ -2,6 +2,7 @@
 // Highway back end (simd_ops.cpp), which picks the instruction set at run time.
 #include "kernels/ops.hpp"
 
+#include "kernels/quant.hpp"
 #include "kernels/simd_config.hpp"  // before hwy/targets.h, like every hwy include here
 #include "hwy/targets.h"
 #include "kernels/simd_ops.hpp"
@@ -16,20 +17,23 @@ constexpr std::int64_t kRowGrain = 16;
 }  // namespace
 
 void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
+  if (w.type != DType::F32) return quant::matvec_rows(w, x, y, row_begin, row_end);  // int8 kernels
   simd::matvec_rows(w, x, y, row_begin, row_end);
 }
 
 void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
+  if (w.type != DType::F32) return quant::matvec(w, x, y, pool);  // int8 kernels (kernels/quant)
   pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { simd::matvec_rows(w, x, y, b, e); });
 }
 
 void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
                  std::int64_t row_end) {
+  if (w.type != DType::F32) return quant::matmul_rows(w, x, y, n_tokens, row_begin, row_end);
   simd::matmul_rows(w, x, y, n_tokens, row_begin, row_end);
 }
 
 void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool) {
-  if (n_tokens == 1) return matvec(w, x, y, pool);  // memory-bound: the matvec tile suits it better
+  if (w.type != DType::F32) return quant::matmul(w, x, y, n_tokens, pool);
   pool.parallel_for(w.rows, kRowGrain,
                     [&](std::int64_t b, std::int64_t e) { simd::matmul_rows(w, x, y, n_tokens, b, e); });
 }

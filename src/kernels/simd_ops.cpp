@@ -47,12 +47,11 @@ constexpr size_t kTileTokens = 6;
 constexpr size_t kTileTokens = 3;
 #endif
 
-// Cache blocking of the batched matmul. A pass covers at most kMaxKc columns, so the 4-row
-// weight panel (16 KB) stays in L1 while the token tiles stream past it; a token block keeps
-// its kMaxKc-column slice of x (at most kTokenBlockBytes) in L2 while all the rows stream past.
-// Weights are then read from memory once per token block instead of once per token tile.
+// Cache blocking of the batched matmul (see the loop nest above MatmulRows): columns per
+// pass, and the bytes of x and of W that a token block and a row block keep in the 1 MB L2.
 constexpr size_t kMaxKc = 1024;
 constexpr size_t kTokenBlockBytes = 256 * 1024;
+constexpr size_t kRowBlockBytes = 256 * 1024;
 
 // ------------------------------------------------------------------------------------------
 // Partial vectors. Highway 1.0 has no LoadN, and a full-width load past the end of an array
@@ -170,33 +169,6 @@ HWY_INLINE void DotTile(const float* HWY_RESTRICT w, size_t ldw, const float* HW
   for (size_t t = 0; t < T; ++t) ReduceRows<R>(d, acc[0][t], sums + t * R);
 }
 
-// The same for Q8_0 rows (int8 values, one scale per group of gs values; gs a multiple of the
-// vector length): each group's products are summed unscaled, then scaled into the total.
-template <size_t R>
-HWY_INLINE void DotTileQ8(const std::int8_t* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT scales,
-                          size_t lds, size_t gs, const float* HWY_RESTRICT x, size_t k,
-                          float* HWY_RESTRICT sums) {
-  const D d;
-  const hn::Rebind<std::int32_t, D> di;
-  const hn::Rebind<std::int8_t, D> d8;
-  const size_t N = hn::Lanes(d);
-  V total[R];
-  for (V& v : total) v = hn::Zero(d);
-  for (size_t g0 = 0, g = 0; g0 < k; g0 += gs, ++g) {
-    V acc[R];
-    for (V& v : acc) v = hn::Zero(d);
-    for (size_t c = g0; c < g0 + gs; c += N) {
-      const V xv = hn::LoadU(d, x + c);
-      for (size_t r = 0; r < R; ++r) {
-        const V wv = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, w + r * ldw + c)));
-        acc[r] = hn::MulAdd(wv, xv, acc[r]);
-      }
-    }
-    for (size_t r = 0; r < R; ++r) total[r] = hn::MulAdd(acc[r], hn::Set(d, scales[r * lds + g]), total[r]);
-  }
-  ReduceRows<R>(d, total, sums);
-}
-
 // ------------------------------------------------------------------------------------------
 // Matrix-vector product: 4 rows at a time sharing the loads of x, 2-way unrolled along the
 // row so 8 FMA chains are in flight. Large matrices are bound by memory bandwidth; this keeps
@@ -205,54 +177,25 @@ HWY_INLINE void DotTileQ8(const std::int8_t* HWY_RESTRICT w, size_t ldw, const f
 void MatvecRows(const Tensor& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
                 std::int64_t row_begin, std::int64_t row_end) {
   const size_t cols = static_cast<size_t>(w.cols);
+  const float* HWY_RESTRICT m = w.f32();
   size_t r = static_cast<size_t>(row_begin);
   const size_t end = static_cast<size_t>(row_end);
-  if (w.type == DType::F32) {
-    const float* HWY_RESTRICT m = w.f32();
-    for (; r + 4 <= end; r += 4) DotTile<4, 1, 2>(m + r * cols, cols, x, 0, cols, y + r);
-    for (; r < end; ++r) DotTile<1, 1, 2>(m + r * cols, cols, x, 0, cols, y + r);
-    return;
-  }
-  const size_t gs = static_cast<size_t>(w.group_size);
-  if (gs % hn::Lanes(D()) != 0) {  // groups shorter than a vector: rare, left to the reference
-    reference::matvec(w, x, y, row_begin, row_end);
-    return;
-  }
-  const std::int8_t* HWY_RESTRICT q = w.i8();
-  const size_t lds = cols / gs;
-  for (; r + 4 <= end; r += 4) DotTileQ8<4>(q + r * cols, cols, w.scales + r * lds, lds, gs, x, cols, y + r);
-  for (; r < end; ++r) DotTileQ8<1>(q + r * cols, cols, w.scales + r * lds, lds, gs, x, cols, y + r);
+  for (; r + 4 <= end; r += 4) DotTile<4, 1, 2>(m + r * cols, cols, x, 0, cols, y + r);
+  for (; r < end; ++r) DotTile<1, 1, 2>(m + r * cols, cols, x, 0, cols, y + r);
 }
 
 // ------------------------------------------------------------------------------------------
 // Batched matmul: y[t][r] = W[r] . x[t]. Loop nest, outermost first:
-//   token block (x slice stays in L2) -> column pass (<= kMaxKc) -> 4-row group (panel stays
-//   in L1) -> tile of kTileTokens tokens -> DotTile<4, kTileTokens>.
-// A pass after the first adds to y. Q8_0 rows are dequantized into a fp32 panel once per
-// (row group, pass, token block), which the token tiles then reuse.
-
-// panel[rr * kc + (c - k0)] = W[r + rr][c] for rr < rows, c in [k0, k0 + kc).
-void DequantizePanel(const Tensor& w, size_t r, size_t rows, size_t k0, size_t kc, float* HWY_RESTRICT panel) {
-  const D d;
-  const hn::Rebind<std::int32_t, D> di;
-  const hn::Rebind<std::int8_t, D> d8;
-  const size_t N = hn::Lanes(d), cols = static_cast<size_t>(w.cols), gs = static_cast<size_t>(w.group_size);
-  for (size_t rr = 0; rr < rows; ++rr) {
-    const std::int8_t* HWY_RESTRICT q = w.i8() + (r + rr) * cols;
-    const float* HWY_RESTRICT s = w.scales + (r + rr) * cols / gs;
-    float* HWY_RESTRICT out = panel + rr * kc - k0;
-    for (size_t c = k0; c < k0 + kc;) {
-      const size_t g = c / gs, group_end = std::min(k0 + kc, (g + 1) * gs);
-      const V scale = hn::Set(d, s[g]);
-      while (c < group_end) {
-        const size_t count = std::min(N, group_end - c);
-        const V v = hn::ConvertTo(d, hn::PromoteTo(di, LoadPart(d8, q + c, count, std::int8_t{0})));
-        StorePart(d, hn::Mul(v, scale), out + c, count);
-        c += count;
-      }
-    }
-  }
-}
+//   token block  - its slice of x (<= kTokenBlockBytes) stays in L2 while all rows pass;
+//   column pass  - at most kMaxKc columns, so a token tile's x and a 4-row panel of W fit L1;
+//   row block    - its slice of W (<= kRowBlockBytes) stays in L2 while all token tiles pass;
+//   token tile   - kTileTokens vectors of x, loaded from L1 for every row group;
+//   4-row group  - DotTile<4, kTileTokens>, its W panel streamed from L2.
+// Row groups innermost make the stores to y sequential (y[t][r..r+3], then r+4..r+7 in the
+// same cache line). Tokens innermost would jump a whole row of y (rows * 4 bytes) per store,
+// and with power-of-two-ish row counts those lines collide in a few cache sets.
+// A pass after the first adds to y. Each output is computed the same way whatever the
+// blocking, which depends only on the shape, never on the thread's row range.
 
 template <size_t R, size_t T>
 HWY_INLINE void MatmulTile(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT x, size_t ldx,
@@ -263,44 +206,59 @@ HWY_INLINE void MatmulTile(const float* HWY_RESTRICT w, size_t ldw, const float*
     for (size_t r = 0; r < R; ++r) y[t * ldy + r] = accumulate ? y[t * ldy + r] + sums[t * R + r] : sums[t * R + r];
 }
 
-template <size_t R>
-HWY_INLINE void MatmulRowGroup(const Tensor& w, size_t r, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
-                               size_t t_begin, size_t t_end, size_t k0, size_t kc, float* HWY_RESTRICT panel) {
-  const size_t cols = static_cast<size_t>(w.cols), ldy = static_cast<size_t>(w.rows);
-  const float* HWY_RESTRICT wp = w.f32() + r * cols + k0;
-  size_t ldw = cols;
-  if (w.type != DType::F32) {
-    DequantizePanel(w, r, R, k0, kc, panel);
-    wp = panel;
-    ldw = kc;
+// Rows [r_begin, r_end) x T tokens starting at x (already offset to the pass's first column).
+template <size_t T>
+HWY_INLINE void MatmulTokenTile(const float* HWY_RESTRICT w, size_t cols, size_t r_begin, size_t r_end,
+                                const float* HWY_RESTRICT x, size_t kc, float* HWY_RESTRICT y, size_t ldy,
+                                bool accumulate) {
+  size_t r = r_begin;
+  for (; r + 4 <= r_end; r += 4) MatmulTile<4, T>(w + r * cols, cols, x, cols, kc, y + r, ldy, accumulate);
+  for (; r < r_end; ++r) MatmulTile<1, T>(w + r * cols, cols, x, cols, kc, y + r, ldy, accumulate);
+}
+
+// A tile of count < kTileTokens tokens, through the instantiation of exactly that size: a
+// batch of 128 leaves 2 tokens after 21 tiles of 6, and 1-token tiles would be much slower
+// than one 2-token tile (fewer accumulators than the FMA latency needs, more loads per FMA).
+template <size_t T = 1>
+HWY_INLINE void MatmulTailTile(size_t count, const float* HWY_RESTRICT w, size_t cols, size_t r_begin, size_t r_end,
+                               const float* HWY_RESTRICT x, size_t kc, float* HWY_RESTRICT y, size_t ldy,
+                               bool accumulate) {
+  if constexpr (T < kTileTokens) {
+    if (count == T) return MatmulTokenTile<T>(w, cols, r_begin, r_end, x, kc, y, ldy, accumulate);
+    MatmulTailTile<T + 1>(count, w, cols, r_begin, r_end, x, kc, y, ldy, accumulate);
   }
-  const bool accumulate = k0 > 0;
-  size_t t = t_begin;
-  for (; t + kTileTokens <= t_end; t += kTileTokens) {
-    MatmulTile<R, kTileTokens>(wp, ldw, x + t * cols + k0, cols, kc, y + t * ldy + r, ldy, accumulate);
-  }
-  for (; t < t_end; ++t) MatmulTile<R, 1>(wp, ldw, x + t * cols + k0, cols, kc, y + t * ldy + r, ldy, accumulate);
 }
 
 void MatmulRows(const Tensor& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int n_tokens,
                 std::int64_t row_begin, std::int64_t row_end) {
   if (n_tokens <= 0 || row_begin >= row_end) return;
-  const size_t cols = static_cast<size_t>(w.cols), tokens = static_cast<size_t>(n_tokens);
+  // One token is memory-bound: the matvec tile (more accumulators, no token tiles) suits it.
+  if (n_tokens == 1) return MatvecRows(w, x, y, row_begin, row_end);
+  const size_t cols = static_cast<size_t>(w.cols), ldy = static_cast<size_t>(w.rows);
+  const size_t tokens = static_cast<size_t>(n_tokens);
+  const float* HWY_RESTRICT m = w.f32();
   // Equal passes of at most kMaxKc columns; all but the last a multiple of 64 columns so only
   // the last pass has a partial vector.
   const size_t n_passes = (cols + kMaxKc - 1) / kMaxKc;
-  const size_t kc_max = std::max<size_t>(1, ((cols + n_passes - 1) / n_passes + 63) / 64 * 64);
-  const size_t block = std::max<size_t>(
-      kTileTokens, kTokenBlockBytes / (std::min(cols, kc_max) * sizeof(float)) / kTileTokens * kTileTokens);
-  alignas(64) float panel[4 * kMaxKc];
-  for (size_t t0 = 0; t0 < tokens; t0 += block) {
-    const size_t t1 = std::min(tokens, t0 + block);
+  const size_t kc_max = ((cols + n_passes - 1) / n_passes + 63) / 64 * 64;
+  const size_t kc_bytes = std::min(cols, kc_max) * sizeof(float);
+  const size_t token_block = std::max<size_t>(1, kTokenBlockBytes / kc_bytes / kTileTokens) * kTileTokens;
+  const size_t row_block = std::max<size_t>(1, kRowBlockBytes / kc_bytes / 4) * 4;
+  for (size_t t0 = 0; t0 < tokens; t0 += token_block) {
+    const size_t t1 = std::min(tokens, t0 + token_block);
     for (size_t k0 = 0; k0 < cols; k0 += kc_max) {
       const size_t kc = std::min(kc_max, cols - k0);
-      size_t r = static_cast<size_t>(row_begin);
-      const size_t end = static_cast<size_t>(row_end);
-      for (; r + 4 <= end; r += 4) MatmulRowGroup<4>(w, r, x, y, t0, t1, k0, kc, panel);
-      for (; r < end; ++r) MatmulRowGroup<1>(w, r, x, y, t0, t1, k0, kc, panel);
+      const bool accumulate = k0 > 0;
+      for (size_t r0 = static_cast<size_t>(row_begin); r0 < static_cast<size_t>(row_end); r0 += row_block) {
+        const size_t r1 = std::min(static_cast<size_t>(row_end), r0 + row_block);
+        size_t t = t0;
+        for (; t + kTileTokens <= t1; t += kTileTokens) {
+          MatmulTokenTile<kTileTokens>(m + k0, cols, r0, r1, x + t * cols + k0, kc, y + t * ldy, ldy, accumulate);
+        }
+        if (t < t1) {
+          MatmulTailTile(t1 - t, m + k0, cols, r0, r1, x + t * cols + k0, kc, y + t * ldy, ldy, accumulate);
+        }
+      }
     }
   }
 }

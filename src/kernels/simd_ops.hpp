@@ -1,6 +1,8 @@
 // The Highway back end of the ops: one copy of each kernel per instruction set (see
 // simd_config.hpp), the best one for the running CPU chosen at the first call. ops.cpp is
 // the only intended caller; it adds the thread split. Semantics are those of reference.hpp.
+// The matrix kernels take F32 weights only: quantized types have their own integer kernels
+// (kernels/quant.hpp), to which ops.cpp routes them.
 #pragma once
 #include <cstdint>
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "format/gguf.hpp"
 #include "format/llama2c.hpp"
 
 namespace llama2 {
@@ -18,12 +19,14 @@ void validate(const Config& c) {
   check(c.n_layers > 0 && c.n_layers <= 1024, "n_layers " + std::to_string(c.n_layers) + " out of range");
   check(c.n_heads > 0 && c.n_heads <= 1024, "n_heads " + std::to_string(c.n_heads) + " out of range");
   check(c.n_kv_heads > 0 && c.n_kv_heads <= c.n_heads,
-        "n_kv_heads " + std::to_string(c.n_kv_heads) + " out of range");
+        "n_kv_heads " + std::to_string(c.n_kv_heads) + " is not in 1..n_heads (" + std::to_string(c.n_heads) + ")");
   check(c.vocab_size > 0 && c.vocab_size <= (1 << 22),
         "vocab_size " + std::to_string(c.vocab_size) + " out of range");
   check(c.seq_len > 0 && c.seq_len <= (1 << 20), "seq_len " + std::to_string(c.seq_len) + " out of range");
-  check(c.dim % c.n_heads == 0, "dim is not divisible by n_heads");
-  check(c.n_heads % c.n_kv_heads == 0, "n_heads is not divisible by n_kv_heads");
+  check(c.dim % c.n_heads == 0,
+        "dim " + std::to_string(c.dim) + " is not divisible by n_heads " + std::to_string(c.n_heads));
+  check(c.n_heads % c.n_kv_heads == 0,
+        "n_heads " + std::to_string(c.n_heads) + " is not divisible by n_kv_heads " + std::to_string(c.n_kv_heads));
   check(c.head_size() % 2 == 0, "head size is odd (RoPE rotates pairs)");
   check(c.rope_theta > 0.0f, "RoPE base must be positive");
   check(c.norm_eps > 0.0f && c.norm_eps < 1.0f, "RMS epsilon out of range");
@@ -31,6 +34,8 @@ void validate(const Config& c) {
 
 std::shared_ptr<const Model> Model::load(const std::string& path) {
   MappedFile file(path);
+  // GGUF files announce themselves; llama2.c version 0 has no magic at all, so it is the rest.
+  if (is_gguf(file.bytes())) return load_gguf(std::move(file));
   return load_llama2c(std::move(file));
 }
 

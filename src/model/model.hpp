@@ -4,11 +4,13 @@
 // It is immutable after loading and can be shared by many generation states (the server).
 #pragma once
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/mapped_file.hpp"
+#include "core/types.hpp"
 #include "model/config.hpp"
 #include "model/tensor.hpp"
 
@@ -34,17 +36,32 @@ struct Weights {
 };
 
 // Which file format a model came from.
-enum class ModelFormat { Llama2cV0, Llama2cV1, Llama2cV2 };
+enum class ModelFormat { Llama2cV0, Llama2cV1, Llama2cV2, Gguf };
+
+// A vocabulary carried inside the model file (GGUF's tokenizer.ggml.*), so no tokenizer.bin
+// is needed. Pieces are spelled as tokenizer.bin spells them (real spaces, BOS/EOS as
+// "\n<s>\n" / "\n</s>\n"): ready for the Tokenizer (see format/gguf.hpp).
+struct Vocabulary {
+  std::vector<std::string> pieces;
+  std::vector<float> scores;
+  std::vector<std::int32_t> token_types;  // GGUF's: 1 normal, 2 unknown, 3 control, 6 byte, ...
+  TokenId bos = kBosToken;
+  TokenId eos = kEosToken;
+  bool add_bos = true;
+  std::string chat_template;  // the file's Jinja chat template; empty if none
+};
 
 class Model {
  public:
-  // Loads a llama2.c checkpoint (version 0, 1 or 2), detecting the version from the header.
+  // Loads a llama2.c checkpoint (version 0, 1 or 2) or a GGUF file, detected from the header.
   // Throws Error with a one-line message on any malformed input.
   static std::shared_ptr<const Model> load(const std::string& path);
 
   const Config& config() const { return config_; }
   const Weights& weights() const { return weights_; }
   ModelFormat format() const { return format_; }
+  // The file's own vocabulary (GGUF), if it has one.
+  const std::optional<Vocabulary>& vocabulary() const { return vocabulary_; }
   const std::string& path() const { return file_.path(); }
   std::uint64_t file_size() const { return file_.size(); }
   // Bytes of weights read to produce one token (all matrices once, plus one embedding row).
@@ -52,12 +69,13 @@ class Model {
 
   // Used by format readers to build a Model.
   Model(MappedFile file, Config config, Weights weights, ModelFormat format,
-        std::vector<std::unique_ptr<std::byte[]>> owned = {})
+        std::vector<std::unique_ptr<std::byte[]>> owned = {}, std::optional<Vocabulary> vocabulary = {})
       : file_(std::move(file)),
         config_(config),
         weights_(std::move(weights)),
         format_(format),
-        owned_(std::move(owned)) {}
+        owned_(std::move(owned)),
+        vocabulary_(std::move(vocabulary)) {}
 
  private:
   MappedFile file_;
@@ -66,6 +84,7 @@ class Model {
   ModelFormat format_;
   // Buffers for weights that had to be rewritten at load time (e.g. regrouped int8 scales).
   std::vector<std::unique_ptr<std::byte[]>> owned_;
+  std::optional<Vocabulary> vocabulary_;
 };
 
 }  // namespace llama2

@@ -53,6 +53,9 @@ TokenId Sampler::sample_topp(std::span<const float> probs, float coin) {
   candidates_.clear();
   for (int i = 0; i < n; ++i)
     if (probs[i] >= cutoff) candidates_.emplace_back(probs[i], i);
+  // Possible only for a near-uniform distribution with a tiny topp (or a 1-token vocab,
+  // where the cutoff divides by zero): no id qualifies, so sample from all of them.
+  if (candidates_.empty()) return sample_cdf(probs, coin);
   // Largest probability first; equal probabilities by lower id, so runs are repeatable.
   std::sort(candidates_.begin(), candidates_.end(),
             [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
@@ -73,6 +76,11 @@ TokenId Sampler::sample_topp(std::span<const float> probs, float coin) {
     if (r < cdf) return candidates_[i].second;
   }
   return candidates_[last].second;
+}
+
+void Sampler::skip_draws(int n) {
+  if (settings_.temperature == 0.0f) return;  // greedy sampling draws nothing
+  for (int i = 0; i < n; ++i) rng_.next_f32();
 }
 
 TokenId Sampler::sample(std::span<float> logits) {

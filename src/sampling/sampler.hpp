@@ -29,6 +29,10 @@ class Sampler {
   // Consumes `logits` (modified in place: scaled and softmaxed) and returns the next token.
   TokenId sample(std::span<float> logits);
 
+  // Advances the random stream as `n` calls of sample() would, without logits. run.c's chat
+  // loop samples (and discards) after every prompt token; this keeps our stream in step.
+  void skip_draws(int n);
+
   const SamplerSettings& settings() const { return settings_; }
 
  private:
@@ -39,7 +43,7 @@ class Sampler {
   std::vector<std::pair<float, TokenId>> candidates_;  // scratch for top-p
 };
 
-// The reference's three pickers, exposed for tests.
+// Two of the reference's pickers (the third, top-p, needs the sampler's scratch), for tests.
 TokenId sample_argmax(std::span<const float> logits);
 TokenId sample_cdf(std::span<const float> probs, float coin);
 

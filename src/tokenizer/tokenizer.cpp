@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <queue>
 

@@ -6,17 +6,16 @@
 #include <sentencepiece_processor.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
 #include "core/error.hpp"
-#include "core/mapped_file.hpp"
 #include "test_support.hpp"
 
 namespace llama2 {

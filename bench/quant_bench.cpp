@@ -1,0 +1,114 @@
+// Quantized matvec against fp32: bytes of weights read per second (scales included), so a type
+// that reads fewer bytes per weight wins as long as its kernel keeps up with memory.
+//
+//   build/bench/quant_bench --benchmark_filter='Matvec/q8_0' --benchmark_repetitions=5
+//
+// Benchmarks are named Matvec/<type>/<kernel set> with args rows, cols, threads; shapes are
+// stories110M's (768 = dim, 2048 = hidden_dim, 32000 = vocab). Every kernel set this CPU has
+// is measured for Q8_0 and Q8_GROUPED (avx512vnni / avxvnni / avx2 / scalar); the other types
+// use the default.
+// "items" per second are weights (multiply-adds) per second.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/quant.hpp"
+
+namespace llama2 {
+namespace {
+
+ThreadPool& pool(int n_threads) {
+  static std::unique_ptr<ThreadPool> pools[8];
+  auto& p = pools[n_threads];
+  if (!p) p = std::make_unique<ThreadPool>(n_threads);
+  return *p;
+}
+
+std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+struct Matrix {
+  std::vector<float> f32;
+  std::vector<std::uint8_t> blocks;
+  std::vector<std::int8_t> q8;
+  std::vector<float> scales;
+  Tensor t;
+
+  Matrix(DType type, std::int64_t rows, std::int64_t cols) {
+    const auto src = random_floats(static_cast<std::size_t>(rows * cols), 1, 0.03f);
+    if (type == DType::F32) {
+      f32 = src;
+      t = Tensor{type, f32.data(), nullptr, rows, cols, 0};
+    } else if (type == DType::Q8_GROUPED) {
+      constexpr int kGroup = 64;  // llama2.c's default
+      q8.resize(src.size());
+      scales.resize(src.size() / kGroup);
+      quant::quantize_q8_grouped(src.data(), q8.data(), scales.data(), rows * cols, kGroup);
+      t = Tensor{type, q8.data(), scales.data(), rows, cols, kGroup};
+    } else {
+      const std::uint64_t rb = quant::row_bytes(type, cols);
+      blocks.resize(rows * rb);
+      for (std::int64_t r = 0; r < rows; ++r) quant::quantize_row(type, src.data() + r * cols, blocks.data() + r * rb, cols);
+      t = Tensor{type, blocks.data(), nullptr, rows, cols, 0};
+    }
+  }
+};
+
+void run_matvec(benchmark::State& state, DType type, const std::string& kernel) {
+  quant::force_kernel(kernel);
+  const Matrix m(type, state.range(0), state.range(1));
+  const auto x = random_floats(static_cast<std::size_t>(m.t.cols), 3, 1.0f);
+  std::vector<float> y(static_cast<std::size_t>(m.t.rows));
+  ThreadPool& p = pool(static_cast<int>(state.range(2)));
+  for (auto _ : state) {
+    ops::matvec(m.t, x.data(), y.data(), p);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * m.t.bytes()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * m.t.size()));
+  quant::force_kernel("");
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  for (auto [rows, cols] : {std::pair{768, 768}, {2048, 768}, {768, 2048}, {32000, 768}})
+    for (int threads : {1, 2}) b->Args({rows, cols, threads});
+  b->ArgNames({"rows", "cols", "threads"});
+  b->UseRealTime();
+}
+
+// Registered at start-up, since the kernel sets depend on the CPU.
+const bool registered = [] {
+  const std::pair<DType, const char*> types[] = {{DType::F32, "f32"},   {DType::Q8_GROUPED, "q8_grouped"},
+                                                 {DType::Q8_0, "q8_0"}, {DType::Q4_0, "q4_0"},
+                                                 {DType::Q4_K, "q4_k"}, {DType::Q6_K, "q6_k"}};
+  for (auto [type, name] : types) {
+    const std::string base = std::string("Matvec/") + name;
+    if (type == DType::Q8_0 || type == DType::Q8_GROUPED) {
+      for (const std::string& k : quant::available_kernels())
+        benchmark::RegisterBenchmark((base + "/" + k).c_str(), [type, k](benchmark::State& s) { run_matvec(s, type, k); })
+            ->Apply(shapes);
+    } else {
+      const std::string k = type == DType::F32 ? "highway" : quant::kernel_name();
+      benchmark::RegisterBenchmark((base + "/" + k).c_str(), [type](benchmark::State& s) { run_matvec(s, type, ""); })
+          ->Apply(shapes);
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace llama2
+
+BENCHMARK_MAIN();

@@ -1,0 +1,279 @@
+// ============================================================================
+// llama2 bench: tokens per second of prompt processing (ppN) and generation (tgN) for each
+// model and thread count, as a fraction of what the machine allows (its roofline).
+// Markdown rows like llama.cpp's llama-bench by default, JSON with --json.
+// ============================================================================
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/cli_util.hpp"
+#include "cli/commands.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/ops.hpp"
+#include "model/model.hpp"
+#include "tools/bench.hpp"
+#include "tools/machine.hpp"
+#include "transformer/batch.hpp"
+
+namespace llama2::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::vector<std::string> models;
+  std::vector<std::string> shapes;
+  std::vector<int> threads;
+  int prompt = 128;
+  int gen = 128;
+  int reps = 5;
+  int batch = kDefaultBatchSize;
+  int ttft_prompt = 0;
+  int membw_mib = 1024;
+  bool json = false;
+  std::string cache_dir;
+};
+
+struct Machine {
+  double bandwidth = 0;  // bytes/s
+  double flops = 0;      // FLOP/s
+};
+
+struct Row {
+  std::string model;
+  std::string path;
+  std::uint64_t params = 0;
+  std::uint64_t file_bytes = 0;
+  int threads = 0;
+  std::string test;  // "pp128", "tg128", "ttft8"
+  int n_tokens = 0;
+  std::vector<double> seconds;  // one per repetition
+  tools::Stats rate;            // tokens/s (ttft: milliseconds)
+  double roofline = -1;         // fraction of the roofline; < 0: none
+  std::string roofline_kind;    // "bandwidth" or "flops"
+  std::uint64_t rss_bytes = 0;  // resident memory after the test (tg only)
+};
+
+std::string human(double v, const char* unit) {
+  char buf[64];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G%s", v / 1e9, unit);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M%s", v / 1e6, unit);
+  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.2f K%s", v / 1e3, unit);
+  else std::snprintf(buf, sizeof buf, "%.0f %s", v, unit);
+  return buf;
+}
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+std::string markdown_row(const Row& r) {
+  char rate[48], spread[48], roof[32];
+  if (r.test.rfind("ttft", 0) == 0) {
+    std::snprintf(rate, sizeof rate, "%.1f ms", r.rate.median);
+    std::snprintf(spread, sizeof spread, "%.1f", r.rate.stddev);
+  } else {
+    std::snprintf(rate, sizeof rate, "%.2f", r.rate.median);
+    std::snprintf(spread, sizeof spread, "%.2f", r.rate.stddev);
+  }
+  if (r.roofline >= 0)
+    std::snprintf(roof, sizeof roof, "%.1f%% %s", 100 * r.roofline, r.roofline_kind == "flops" ? "FLOP" : "BW");
+  else
+    std::snprintf(roof, sizeof roof, "-");
+  return "| " + r.model + " | " + human(static_cast<double>(r.params), "") + " | " + mib(r.file_bytes) + " | " +
+         std::to_string(r.threads) + " | " + r.test + " | " + rate + " | " + spread + " | " + roof + " |\n";
+}
+
+nlohmann::json to_json(const Row& r) {
+  nlohmann::json j = {{"model", r.model},
+                      {"path", r.path},
+                      {"params", r.params},
+                      {"file_bytes", r.file_bytes},
+                      {"threads", r.threads},
+                      {"test", r.test},
+                      {"n_tokens", r.n_tokens},
+                      {"repetitions", r.seconds.size()},
+                      {"samples_seconds", r.seconds}};
+  const nlohmann::json stats = {{"median", r.rate.median}, {"mean", r.rate.mean}, {"stddev", r.rate.stddev},
+                                {"min", r.rate.min},       {"max", r.rate.max}};
+  if (r.test.rfind("ttft", 0) == 0) {
+    j["milliseconds"] = stats;
+  } else {
+    j["tokens_per_second"] = stats;
+    j["roofline"] = r.roofline_kind;
+    j["roofline_fraction"] = r.roofline;
+  }
+  if (r.rss_bytes > 0) j["rss_bytes"] = r.rss_bytes;
+  return j;
+}
+
+// One test repeated `reps` times; `run` returns seconds. `rate` gets tokens/s per repetition.
+Row measure(const Row& base, const std::string& test, int n_tokens, int reps, const std::function<double()>& run) {
+  Row r = base;
+  r.test = test;
+  r.n_tokens = n_tokens;
+  std::vector<double> rates;
+  for (int i = 0; i < reps; ++i) {
+    const double s = run();
+    r.seconds.push_back(s);
+    rates.push_back(s > 0 ? n_tokens / s : 0);
+  }
+  r.rate = tools::summarize(rates);
+  return r;
+}
+
+void add_options(CLI::App& app, BenchOptions& o) {
+  app.add_option("-m,--model", o.models, "model file to benchmark (repeatable)");
+  app.add_option("--shape", o.shapes,
+                 "also benchmark a random-weight model of a published shape: 15M, 42M or 110M (repeatable; "
+                 "written once into --cache-dir)")
+      ->check(CLI::IsMember({"15M", "42M", "110M"}));
+  app.add_option("-t,--threads", o.threads, "thread counts, comma separated (default: all cores)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1024));
+  app.add_option("-p,--n-prompt", o.prompt, "prompt tokens of the pp test; 0 = skip")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("-n,--n-gen", o.gen, "generated tokens of the tg test; 0 = skip")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("-r,--repetitions", o.reps, "repetitions of each test")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("-b,--batch-size", o.batch, "prompt positions per forward_batch call")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--ttft", o.ttft_prompt,
+                 "also measure time to first token (load the model with a warm page cache, feed a prompt of "
+                 "this many tokens, pick one); 0 = skip")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--membw-mib", o.membw_mib, "buffer for the read-bandwidth measurement, in MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 16));
+  app.add_flag("--json", o.json, "print JSON instead of a markdown table");
+  app.add_option("--cache-dir", o.cache_dir, "where --shape files are kept (default: " + tools::default_cache_dir() + ")");
+}
+
+}  // namespace
+
+int bench_command(int argc, char** argv) {
+  CLI::App app{"llama2 bench: prompt-processing and generation speed against the machine's rooflines"};
+  app.name("llama2 bench");
+  BenchOptions o;
+  add_options(app, o);
+  if (auto status = parse(app, argc, argv)) return *status;
+  if (o.models.empty() && o.shapes.empty()) throw UsageError("give at least one -m MODEL or --shape");
+  if (o.threads.empty()) o.threads.push_back(ThreadPool::hardware_threads());
+  if (o.cache_dir.empty()) o.cache_dir = tools::default_cache_dir();
+
+  // (display name, path) of every model, the shapes' files written first.
+  std::vector<std::pair<std::string, std::string>> models;
+  for (const auto& m : o.models) models.emplace_back(std::filesystem::path(m).stem().string(), m);
+  for (const auto& s : o.shapes) {
+    if (!o.json) std::fprintf(stderr, "preparing random-weight stories%s in %s\n", s.c_str(), o.cache_dir.c_str());
+    models.emplace_back("stories" + s + " (random)", tools::shape_checkpoint(s, o.cache_dir));
+  }
+
+  // Every test must fit every model's context; checked before the slow measurements start.
+  for (const auto& [name, path] : models) {
+    const int seq_len = Model::load(path)->config().seq_len;
+    for (int n : {o.prompt, o.gen, o.ttft_prompt})
+      if (n > seq_len)
+        throw Error(name + " has a context of " + std::to_string(seq_len) + " positions; " + std::to_string(n) +
+                    " tokens do not fit");
+  }
+
+  // The machine, once per thread count.
+  std::map<int, Machine> machine;
+  for (int t : o.threads) {
+    if (machine.count(t)) continue;
+    ThreadPool pool(t);
+    machine[t] = {tools::measure_read_bandwidth(pool, static_cast<std::size_t>(o.membw_mib) << 20),
+                  tools::measure_peak_flops(pool)};
+  }
+  const std::string cpu = tools::cpu_model_name();
+  if (!o.json) {
+    std::string line = "machine: " + cpu + ", SIMD " + ops::simd_target_name();
+    for (const auto& [t, m] : machine) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "; %d thread%s: read %.1f GB/s, fp32 %.1f GFLOP/s", t, t == 1 ? "" : "s",
+                    m.bandwidth / 1e9, m.flops / 1e9);
+      line += buf;
+    }
+    emit(line + "\n\n| model | params | size | threads | test | t/s | ± | roofline |\n"
+                "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n");
+  }
+
+  std::vector<Row> rows;
+  auto report = [&](const Row& r) {
+    if (!o.json) emit(markdown_row(r));
+    rows.push_back(r);
+  };
+  for (const auto& [name, path] : models) {
+    const auto model = Model::load(path);
+    const Config& c = model->config();
+    Row base;
+    base.model = name;
+    base.path = path;
+    base.params = tools::parameter_count(*model);
+    base.file_bytes = model->file_size();
+    const auto prompt = tools::bench_tokens(o.prompt, c.vocab_size);
+    for (int t : o.threads) {
+      ThreadPool pool(t);
+      base.threads = t;
+      const Machine& m = machine[t];
+      // Warm-up: the first pass faults the mapping's pages in; it is not what we measure.
+      tools::time_generation(*model, 1, pool);
+      if (o.prompt > 0) {
+        Row r = measure(base, "pp" + std::to_string(o.prompt), o.prompt, o.reps,
+                        [&] { return tools::time_prompt(*model, prompt, o.batch, pool); });
+        r.roofline_kind = "flops";
+        r.roofline = tools::prompt_flops(c, o.prompt) / o.prompt * r.rate.median / m.flops;
+        report(r);
+      }
+      if (o.gen > 0) {
+        Row r = measure(base, "tg" + std::to_string(o.gen), o.gen, o.reps,
+                        [&] { return tools::time_generation(*model, o.gen, pool); });
+        r.roofline_kind = "bandwidth";
+        r.roofline = static_cast<double>(model->weight_bytes_per_token()) * r.rate.median / m.bandwidth;
+        r.rss_bytes = tools::current_rss_bytes();
+        report(r);
+      }
+      if (o.ttft_prompt > 0) {
+        const auto ttft_tokens = tools::bench_tokens(o.ttft_prompt, c.vocab_size);
+        Row r = base;
+        r.test = "ttft" + std::to_string(o.ttft_prompt);
+        r.n_tokens = o.ttft_prompt;
+        std::vector<double> ms;
+        for (int i = 0; i < o.reps; ++i) {
+          r.seconds.push_back(tools::time_to_first_token(path, ttft_tokens, o.ttft_prompt + o.gen, pool));
+          ms.push_back(r.seconds.back() * 1e3);
+        }
+        r.rate = tools::summarize(ms);
+        report(r);
+      }
+    }
+  }
+
+  if (o.json) {
+    nlohmann::json threads = nlohmann::json::array();
+    for (const auto& [t, m] : machine)
+      threads.push_back({{"threads", t}, {"read_bandwidth_bytes_per_s", m.bandwidth}, {"peak_flops", m.flops}});
+    nlohmann::json results = nlohmann::json::array();
+    for (const Row& r : rows) results.push_back(to_json(r));
+    const nlohmann::json out = {
+        {"machine", {{"cpu", cpu}, {"simd_target", ops::simd_target_name()}, {"per_thread_count", threads}}},
+        {"results", results}};
+    emit(out.dump(2) + "\n");
+  }
+  return 0;
+}
+
+}  // namespace llama2::cli

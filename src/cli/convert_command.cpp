@@ -1,0 +1,112 @@
+// ============================================================================
+// llama2 convert IN OUT: between llama2.c checkpoints and GGUF.
+//   OUT ending in .gguf  -> GGUF, weights in --type, vocabulary from -z or the input's own
+//   anything else        -> llama2.c version 0 (fp32, dequantized)
+// llama2 convert --random-shape tinyllama --type q4_k OUT.gguf: a random-weight model of a
+// published shape, quantized as it is generated (for benchmarks; no 4 GB fp32 file needed).
+// ============================================================================
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/cli_util.hpp"
+#include "cli/commands.hpp"
+#include "format/gguf.hpp"
+#include "format/gguf_writer.hpp"
+#include "model/model.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace llama2::cli {
+
+namespace {
+
+DType parse_type(const std::string& name) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K,
+                  DType::Q5_K, DType::Q6_K})
+    if (name == dtype_name(t)) return t;
+  throw UsageError("unknown --type '" + name + "'");
+}
+
+bool ends_with_gguf(const std::string& path) {
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+}
+
+void print_notes(const std::vector<std::string>& notes) {
+  for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+}
+
+std::uint64_t file_size(const std::string& path) { return MappedFile(path).size(); }
+
+}  // namespace
+
+int convert_command(int argc, char** argv) {
+  CLI::App app{
+      "llama2 convert: convert a model between llama2.c checkpoints and GGUF.\n"
+      "  llama2 convert IN OUT.gguf [--type T] [-z tokenizer.bin]   (llama2.c or GGUF -> GGUF)\n"
+      "  llama2 convert IN OUT.bin [--tokenizer-out tokenizer.bin]  (any model -> llama2.c v0, fp32)\n"
+      "  llama2 convert --random-shape tinyllama --type q4_k OUT.gguf  (random weights, for benchmarks)"};
+  app.name("llama2 convert");
+  std::vector<std::string> files;
+  std::string type_name = "f32", tokenizer_path, tokenizer_out, name, random_shape;
+  std::uint64_t seed = 42;
+  app.add_option("files", files, "IN OUT (OUT only with --random-shape)")->required()->expected(1, 2);
+  app.add_option("--type", type_name, "GGUF weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k"}));
+  app.add_option("-z,--tokenizer", tokenizer_path, "llama2.c tokenizer.bin to embed in the GGUF file");
+  app.add_option("--tokenizer-out", tokenizer_out, "also write the model's vocabulary as a llama2.c tokenizer.bin");
+  app.add_option("--name", name, "general.name of the GGUF file (default: the input's file name)");
+  app.add_option("--random-shape", random_shape, "write random weights of this shape instead (tinyllama)");
+  app.add_option("--seed", seed, "seed of the random weights")->capture_default_str();
+  if (auto status = parse(app, argc, argv)) return *status;
+
+  const DType type = parse_type(type_name);
+  const bool type_given = app.get_option("--type")->count() > 0;
+  const auto start = std::chrono::steady_clock::now();
+
+  if (!random_shape.empty()) {
+    if (files.size() != 1) throw UsageError("--random-shape takes only OUT");
+    const std::string& out = files[0];
+    if (!ends_with_gguf(out)) throw UsageError("--random-shape writes GGUF: OUT must end in .gguf");
+    const Config c = gguf_random_shape(random_shape);
+    std::optional<Vocabulary> vocabulary;
+    if (!tokenizer_path.empty()) vocabulary = vocabulary_from_tokenizer(Tokenizer::load(tokenizer_path, c.vocab_size));
+    print_notes(write_random_gguf(out, c, type, seed, vocabulary ? &*vocabulary : nullptr));
+  } else {
+    if (files.size() != 2) throw UsageError("convert needs IN and OUT");
+    const std::string &in = files[0], &out = files[1];
+    const auto model = Model::load(in);
+    const int vocab_size = model->config().vocab_size;
+    std::optional<Vocabulary> vocabulary = model->vocabulary();
+    if (!tokenizer_path.empty()) {
+      vocabulary = vocabulary_from_tokenizer(Tokenizer::load(tokenizer_path, vocab_size));
+      // Keep the input's chat template when only the pieces come from tokenizer.bin.
+      if (model->vocabulary()) vocabulary->chat_template = model->vocabulary()->chat_template;
+    }
+    if (!tokenizer_out.empty()) {
+      if (!vocabulary) throw UsageError("--tokenizer-out: the input has no vocabulary (give -z)");
+      write_tokenizer_bin(*vocabulary, tokenizer_out);
+    }
+    if (ends_with_gguf(out)) {
+      if (!vocabulary)
+        std::fprintf(stderr, "warning: no vocabulary embedded (give -z tokenizer.bin); run it with -z or --ids\n");
+      GgufExportOptions options;
+      options.type = type;
+      options.name = name.empty() ? in.substr(in.find_last_of('/') + 1) : name;
+      options.vocabulary = vocabulary ? &*vocabulary : nullptr;
+      print_notes(write_gguf_model(*model, out, options));
+    } else {
+      if (type_given && type != DType::F32) throw UsageError("llama2.c output is fp32 only: --type must be f32");
+      write_llama2c_v0(*model, out);
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string& out = files.back();
+  std::fprintf(stderr, "wrote %s (%llu bytes) in %.1f s\n", out.c_str(),
+               static_cast<unsigned long long>(file_size(out)), seconds);
+  return 0;
+}
+
+}  // namespace llama2::cli

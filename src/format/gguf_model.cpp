@@ -1,0 +1,210 @@
+// A parsed GGUF file of architecture "llama" -> Model: hyperparameters from the llama.*
+// metadata, weights as views of the tensors in place, and the embedded vocabulary.
+//
+// Why no tensor is permuted (RoPE pair order). Meta's original Llama checkpoints rotate
+// *adjacent* pairs (q[2i], q[2i+1]) of each head. Hugging Face's conversion permutes the rows
+// of wq and wk so that its rotate_half, which pairs q[i] with q[i + head_size/2], computes
+// the same thing. Both llama.cpp's converter (convert_hf_to_gguf.py: "reverse HF permute
+// back to original pth layout", applied to q_proj and k_proj with n_head / n_head_kv) and
+// llama2.c's export.py undo that permutation, and ggml runs architecture "llama" with its
+// "normal" RoPE mode, which rotates adjacent pairs. So a GGUF llama file, whether from
+// llama.cpp or from our own converter (which copies llama2.c rows unchanged), already has
+// the adjacent-pair row order our ops::rope expects: its wq/wk are used as they are.
+// llama.cpp's own llama2.c-to-GGUF example likewise copies the weights without permuting.
+#include <cmath>
+#include <limits>
+#include <set>
+#include <string>
+
+#include "core/error.hpp"
+#include "format/gguf.hpp"
+#include "kernels/quant.hpp"
+
+namespace llama2 {
+
+namespace {
+
+class LlamaBuilder {
+ public:
+  LlamaBuilder(const GgufFile& f, std::vector<std::unique_ptr<std::byte[]>>& owned) : f_(f), owned_(owned) {}
+
+  [[noreturn]] void fail(const std::string& msg) const { throw Error(f_.what + ": " + msg); }
+
+  int hyperparameter(const char* key) const {
+    const std::uint64_t v = f_.get_uint(key);
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
+      fail(std::string(key) + " = " + std::to_string(v) + " is out of range");
+    return static_cast<int>(v);
+  }
+
+  Config config() const {
+    const std::string_view arch = f_.get_string("general.architecture");
+    if (arch != "llama")
+      fail("architecture '" + std::string(arch) + "' is not supported (only 'llama')");
+    Config c;
+    c.seq_len = hyperparameter("llama.context_length");
+    c.dim = hyperparameter("llama.embedding_length");
+    c.hidden_dim = hyperparameter("llama.feed_forward_length");
+    c.n_layers = hyperparameter("llama.block_count");
+    c.n_heads = hyperparameter("llama.attention.head_count");
+    c.n_kv_heads = f_.find("llama.attention.head_count_kv") ? hyperparameter("llama.attention.head_count_kv")
+                                                              : c.n_heads;
+    c.rope_theta = static_cast<float>(f_.get_float("llama.rope.freq_base", 10000.0));
+    c.norm_eps = static_cast<float>(f_.get_float("llama.attention.layer_norm_rms_epsilon"));
+    // Features of other llama-architecture models that change the math: refuse them rather
+    // than compute something else.
+    if (f_.get_uint("llama.expert_count", 0) > 0) fail("mixture-of-experts models are not supported");
+    const std::string_view scaling = f_.get_string("llama.rope.scaling.type", "none");
+    if (scaling != "none" || f_.get_float("llama.rope.scaling.factor", 1.0) != 1.0 ||
+        f_.get_float("llama.rope.scale_linear", 1.0) != 1.0)
+      fail("RoPE scaling ('" + std::string(scaling) + "') is not supported");
+
+    // The vocab size is the embedding's row count (the token list, if any, must agree).
+    const GgufTensorInfo* embd = f_.find_tensor("token_embd.weight");
+    if (!embd) fail("missing tensor 'token_embd.weight'");
+    if (embd->n_dims != 2 || embd->dims[1] > (1u << 22))
+      fail("tensor 'token_embd.weight' must be 2-D [embedding_length, vocab]");
+    c.vocab_size = static_cast<int>(embd->dims[1]);
+    if (!std::isfinite(c.rope_theta) || !std::isfinite(c.norm_eps)) fail("non-finite RoPE base or RMS epsilon");
+    try {
+      validate(c);
+    } catch (const Error& e) {
+      fail(e.what());
+    }
+    // Our RoPE rotates the whole head; partial rotary dimensions would need another kernel.
+    const std::uint64_t rope_dims = f_.get_uint("llama.rope.dimension_count", c.head_size());
+    if (rope_dims != static_cast<std::uint64_t>(c.head_size()))
+      fail("llama.rope.dimension_count " + std::to_string(rope_dims) + " differs from the head size " +
+           std::to_string(c.head_size()) + " (partial RoPE is not supported)");
+    return c;
+  }
+
+  const GgufTensorInfo& tensor(const std::string& name) {
+    const GgufTensorInfo* t = f_.find_tensor(name);
+    if (!t) fail("missing tensor '" + name + "'");
+    used_.insert(name);
+    return *t;
+  }
+
+  // A [rows, cols] matrix: ggml lists dims fastest first, so ne[0] = cols, ne[1] = rows.
+  Tensor matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    const GgufTensorInfo& info = tensor(name);
+    if (info.n_dims != 2 || info.dims[0] != static_cast<std::uint64_t>(cols) ||
+        info.dims[1] != static_cast<std::uint64_t>(rows))
+      fail("tensor '" + name + "' has shape " + shape(info) + ", expected [" + std::to_string(cols) + ", " +
+           std::to_string(rows) + "]");
+    Tensor t;
+    t.type = info.type;
+    t.data = info.data.data();
+    t.rows = rows;
+    t.cols = cols;
+    return t;
+  }
+
+  // A norm weight vector, used as fp32 in place; other types (rare) are dequantized once.
+  std::span<const float> vector(const std::string& name, std::int64_t n) {
+    const GgufTensorInfo& info = tensor(name);
+    if (info.n_dims != 1 || info.dims[0] != static_cast<std::uint64_t>(n))
+      fail("tensor '" + name + "' has shape " + shape(info) + ", expected [" + std::to_string(n) + "]");
+    const bool aligned = reinterpret_cast<std::uintptr_t>(info.data.data()) % alignof(float) == 0;
+    if (info.type == DType::F32 && aligned) return {reinterpret_cast<const float*>(info.data.data()), static_cast<std::size_t>(n)};
+    auto buf = std::make_unique<std::byte[]>(n * sizeof(float));
+    auto* out = reinterpret_cast<float*>(buf.get());
+    quant::dequantize_row(info.type, info.data.data(), out, n);
+    owned_.push_back(std::move(buf));
+    return {out, static_cast<std::size_t>(n)};
+  }
+
+  // Tensors we were not asked for would be ignored computation (biases, extra RoPE factors,
+  // ...): a model with them is not the model this engine runs, so refuse it.
+  void check_all_used() const {
+    for (const auto& t : f_.tensors)
+      if (!used_.contains(std::string(t.name)))
+        fail("unexpected tensor '" + std::string(t.name) + "' (not part of the llama architecture this engine runs)");
+  }
+
+  std::optional<Vocabulary> vocabulary(int vocab_size) const {
+    const std::string_view model = f_.get_string("tokenizer.ggml.model", "");
+    // Other tokenizers (gpt2 BPE, ...) are not implemented: the model still runs on token ids.
+    if (model != "llama") return std::nullopt;
+    const std::vector<std::string_view> tokens = f_.get_string_array("tokenizer.ggml.tokens");
+    if (tokens.size() != static_cast<std::size_t>(vocab_size))
+      fail("tokenizer.ggml.tokens has " + std::to_string(tokens.size()) + " tokens, the embedding has " +
+           std::to_string(vocab_size) + " rows");
+    Vocabulary v;
+    v.bos = token_id("tokenizer.ggml.bos_token_id", kBosToken, vocab_size);
+    v.eos = token_id("tokenizer.ggml.eos_token_id", kEosToken, vocab_size);
+    v.add_bos = f_.get_bool("tokenizer.ggml.add_bos_token", true);
+    v.chat_template = std::string(f_.get_string("tokenizer.chat_template", ""));
+    v.scores = f_.find("tokenizer.ggml.scores") ? f_.get_float_array("tokenizer.ggml.scores")
+                                                : std::vector<float>(tokens.size(), 0.0f);
+    v.token_types = f_.find("tokenizer.ggml.token_type") ? f_.get_int_array("tokenizer.ggml.token_type")
+                                                         : std::vector<std::int32_t>(tokens.size(), kTokenNormal);
+    if (v.scores.size() != tokens.size() || v.token_types.size() != tokens.size())
+      fail("tokenizer.ggml.scores / token_type do not have one entry per token");
+    for (std::size_t id = 0; id < tokens.size(); ++id) {
+      if (std::isnan(v.scores[id])) fail("token " + std::to_string(id) + " has a NaN score");
+      v.pieces.push_back(piece_from_gguf(tokens[id], static_cast<TokenId>(id), v.bos, v.eos));
+    }
+    return v;
+  }
+
+ private:
+  TokenId token_id(const char* key, TokenId fallback, int vocab_size) const {
+    const std::uint64_t id = f_.get_uint(key, static_cast<std::uint64_t>(fallback));
+    if (id >= static_cast<std::uint64_t>(vocab_size))
+      fail(std::string(key) + " = " + std::to_string(id) + " is outside the vocab of " + std::to_string(vocab_size));
+    return static_cast<TokenId>(id);
+  }
+
+  static std::string shape(const GgufTensorInfo& info) {
+    std::string s = "[";
+    for (std::uint32_t d = 0; d < info.n_dims; ++d) s += (d ? ", " : "") + std::to_string(info.dims[d]);
+    return s + "]";
+  }
+
+  const GgufFile& f_;
+  std::vector<std::unique_ptr<std::byte[]>>& owned_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+GgufLlama read_gguf_llama(const GgufFile& f) {
+  GgufLlama out;
+  LlamaBuilder b(f, out.owned);
+  const Config c = out.config = b.config();
+  const std::int64_t dim = c.dim, kv_dim = c.kv_dim(), hidden = c.hidden_dim, vocab = c.vocab_size;
+  Weights& w = out.weights;
+  w.token_embedding = b.matrix("token_embd.weight", vocab, dim);
+  w.layers.resize(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    LayerWeights& lw = w.layers[l];
+    lw.rms_att = b.vector(p + "attn_norm.weight", dim);
+    lw.wq = b.matrix(p + "attn_q.weight", dim, dim);
+    lw.wk = b.matrix(p + "attn_k.weight", kv_dim, dim);
+    lw.wv = b.matrix(p + "attn_v.weight", kv_dim, dim);
+    lw.wo = b.matrix(p + "attn_output.weight", dim, dim);
+    lw.rms_ffn = b.vector(p + "ffn_norm.weight", dim);
+    lw.w1 = b.matrix(p + "ffn_gate.weight", hidden, dim);
+    lw.w2 = b.matrix(p + "ffn_down.weight", dim, hidden);
+    lw.w3 = b.matrix(p + "ffn_up.weight", hidden, dim);
+  }
+  w.rms_final = b.vector("output_norm.weight", dim);
+  // Without an output matrix the classifier is tied to the embedding (as llama.cpp does).
+  w.wcls = f.find_tensor("output.weight") ? b.matrix("output.weight", vocab, dim) : w.token_embedding;
+  b.check_all_used();
+  out.vocabulary = b.vocabulary(c.vocab_size);
+  return out;
+}
+
+std::shared_ptr<const Model> load_gguf(MappedFile file) {
+  // Views into the mapping stay valid when `file` moves into the Model (same mapping).
+  const GgufFile f = parse_gguf(file.bytes(), "'" + file.path() + "'");
+  GgufLlama llama = read_gguf_llama(f);
+  return std::make_shared<const Model>(std::move(file), llama.config, std::move(llama.weights), ModelFormat::Gguf,
+                                       std::move(llama.owned), std::move(llama.vocabulary));
+}
+
+}  // namespace llama2

@@ -1,0 +1,275 @@
+// ============================================================================
+// Quantized matrix-vector products: activation quantization, the scalar reference of the
+// integer algorithm (also the portable fallback), the choice of kernel set, and the thread
+// split. The SIMD kernel sets live in quant_simd.cpp.
+// ============================================================================
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string>
+
+#include "core/error.hpp"
+#include "kernels/quant.hpp"
+#include "kernels/quant_internal.hpp"
+
+namespace llama2::quant {
+
+namespace detail {
+
+// ---------------------------------------------------------------------------
+// Activations
+// ---------------------------------------------------------------------------
+
+int act_block(const Tensor& w) {
+  switch (w.type) {
+    case DType::F16:
+    case DType::BF16: return 0;
+    case DType::Q8_GROUPED: return w.group_size;
+    default: return kQK;
+  }
+}
+
+void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block) {
+  x_ = x, n_ = n, block_ = block;
+  if (block == 0) return;
+  // Padding to 64 lets SIMD kernels load whole vectors past a row's last block.
+  padded_ = (n + 63) / 64 * 64, blocks_ = n / block;
+  const auto tokens = static_cast<std::size_t>(n_tokens);
+  if (q_.size() < tokens * padded_) q_.resize(tokens * padded_);
+  if (d_.size() < tokens * blocks_) d_.resize(tokens * blocks_), dsum_.resize(tokens * blocks_);
+  for (std::size_t t = 0; t < tokens; ++t) {
+    const float* xt = x + t * n;
+    std::int8_t* q = q_.data() + t * padded_;
+    for (std::int64_t b = 0; b < blocks_; ++b) {
+      const float* xb = xt + b * block;
+      float amax = 0.0f;
+      for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs(xb[i]));
+      const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+      int sum = 0;
+      for (int i = 0; i < block; ++i) {
+        // |x * id| <= 127 up to rounding, so no clamp is needed; ties round to even.
+        const int v = static_cast<int>(std::nearbyint(xb[i] * id));
+        q[b * block + i] = static_cast<std::int8_t>(v);
+        sum += v;
+      }
+      d_[t * blocks_ + b] = d;
+      dsum_[t * blocks_ + b] = d * static_cast<float>(sum);
+    }
+    std::fill(q + n, q + padded_, std::int8_t{0});
+  }
+}
+
+Acts ActBuffer::acts(int token) const {
+  Acts a;
+  a.x = x_ + static_cast<std::int64_t>(token) * n_;
+  a.n = n_;
+  a.block = block_;
+  if (block_ == 0) return a;
+  a.q = q_.data() + token * padded_;
+  a.d = d_.data() + token * blocks_;
+  a.dsum = dsum_.data() + token * blocks_;
+  return a;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// The scalar reference: one row at a time, blocks in order, integer sums exact.
+// ---------------------------------------------------------------------------
+
+float row_dot_reference(const Tensor& w, std::int64_t r, const Acts& a) {
+  const std::int64_t n = w.cols;
+  if (w.type == DType::F16 || w.type == DType::BF16) {
+    thread_local std::vector<float> row;
+    row.resize(static_cast<std::size_t>(n));
+    dequantize_row(w.type, w.row_data(r), row.data(), n);
+    float sum = 0.0f;
+    for (std::int64_t c = 0; c < n; ++c) sum += row[c] * a.x[c];
+    return sum;
+  }
+  if (w.type == DType::Q8_GROUPED) {
+    const int gs = w.group_size;
+    const std::int8_t* q = w.i8() + r * n;
+    const float* s = w.scales + r * (n / gs);
+    float sum = 0.0f;
+    for (std::int64_t g = 0; g < n / gs; ++g) {
+      std::int32_t dot = 0;
+      for (std::int64_t i = g * gs; i < (g + 1) * gs; ++i) dot += q[i] * a.q[i];
+      sum += s[g] * a.d[g] * static_cast<float>(dot);
+    }
+    return sum;
+  }
+  // ggml block types: x_i = A[j] * isc[h] * q_i + M[j] per sub-block j of 32 (h of 16).
+  const auto* blocks = reinterpret_cast<const std::uint8_t*>(w.row_data(r));
+  const std::int64_t values = dtype_block_values(w.type), bytes = dtype_block_bytes(w.type);
+  IntBlock ib;
+  float sum = 0.0f, min_sum = 0.0f;
+  for (std::int64_t blk = 0; blk < n / values; ++blk) {
+    decode_int_block(w.type, blocks + blk * bytes, ib);
+    for (std::int64_t j = 0; j < values / kQK; ++j) {
+      const std::int64_t ab = blk * (values / kQK) + j;  // activation block
+      const std::int8_t* xq = a.q + ab * kQK;
+      std::int32_t dot = 0;
+      for (int h = 0; h < 2; ++h) {
+        std::int32_t half = 0;
+        for (int i = 16 * h; i < 16 * h + 16; ++i) half += ib.q[kQK * j + i] * xq[i];
+        dot += ib.isc[2 * j + h] * half;
+      }
+      sum += ib.a[j] * a.d[ab] * static_cast<float>(dot);
+      min_sum += ib.m[j] * a.dsum[ab];
+    }
+  }
+  return sum + min_sum;
+}
+
+void rows_reference(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy,
+                    std::int64_t row_begin, std::int64_t row_end) {
+  for (std::int64_t r = row_begin; r < row_end; ++r)
+    for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = row_dot_reference(w, r, acts[t]);
+}
+
+KernelSet make_scalar_set() {
+  KernelSet k;
+  k.name = "scalar";
+  for (auto& fn : k.rows) fn = rows_reference;
+  k.rows[static_cast<int>(DType::F32)] = nullptr;
+  return k;
+}
+
+}  // namespace
+
+const KernelSet& scalar_kernels() {
+  static const KernelSet set = make_scalar_set();
+  return set;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Kernel choice
+// ---------------------------------------------------------------------------
+
+namespace {
+
+using detail::KernelSet;
+
+std::atomic<const KernelSet*> g_forced{nullptr};
+
+const KernelSet& default_set() {
+  static const KernelSet* best = [] {
+    const auto sets = detail::simd_kernels();
+    return sets.empty() ? &detail::scalar_kernels() : sets.front();
+  }();
+  return *best;
+}
+
+const KernelSet& active_set() {
+  const KernelSet* forced = g_forced.load(std::memory_order_relaxed);
+  return forced ? *forced : default_set();
+}
+
+// The rows kernel for `w`, after checking that `w` is something the kernels can multiply.
+detail::RowsFn rows_fn(const Tensor& w) {
+  if (w.type == DType::F32) throw Error("quant kernels called with an f32 matrix");
+  if (w.type == DType::Q8_GROUPED && (w.group_size <= 0 || w.cols % w.group_size != 0))
+    throw Error("q8_grouped matrix with group size " + std::to_string(w.group_size) + " for " +
+                std::to_string(w.cols) + " columns");
+  if (w.cols % dtype_block_values(w.type) != 0)
+    throw Error(std::string(dtype_name(w.type)) + " matrix with " + std::to_string(w.cols) +
+                " columns, not a multiple of its block");
+  const int index = static_cast<int>(w.type);
+  const detail::RowsFn fn = active_set().rows[index];
+  return fn ? fn : detail::scalar_kernels().rows[index];
+}
+
+// Rows per chunk handed to a thread: 16 rows are 64 bytes of y, so two threads never write
+// the same cache line of a 64-byte aligned y.
+constexpr std::int64_t kRowGrain = 16;
+
+}  // namespace
+
+std::vector<std::string> available_kernels() {
+  std::vector<std::string> names;
+  for (const KernelSet* k : detail::simd_kernels()) names.emplace_back(k->name);
+  names.emplace_back("scalar");
+  return names;
+}
+
+const char* kernel_name() { return active_set().name; }
+
+void force_kernel(const std::string& name) {
+  if (name.empty()) {
+    g_forced.store(nullptr);
+    return;
+  }
+  if (name == "scalar") {
+    g_forced.store(&detail::scalar_kernels());
+    return;
+  }
+  for (const KernelSet* k : detail::simd_kernels()) {
+    if (name == k->name) {
+      g_forced.store(k);
+      return;
+    }
+  }
+  throw Error("kernel set '" + name + "' is not available on this CPU");
+}
+
+// ---------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------
+
+void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
+  const detail::RowsFn fn = rows_fn(w);
+  thread_local detail::ActBuffer buf;
+  buf.quantize(x, w.cols, 1, detail::act_block(w));
+  const detail::Acts a = buf.acts(0);
+  fn(w, &a, 1, y, w.rows, row_begin, row_end);
+}
+
+void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
+  const detail::RowsFn fn = rows_fn(w);
+  // Quantized once by the calling thread; the workers only read it.
+  thread_local detail::ActBuffer buf;
+  buf.quantize(x, w.cols, 1, detail::act_block(w));
+  const detail::Acts a = buf.acts(0);
+  pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { fn(w, &a, 1, y, w.rows, b, e); });
+}
+
+namespace {
+const detail::Acts* quantize_tokens(const Tensor& w, const float* x, int n_tokens) {
+  thread_local detail::ActBuffer buf;
+  thread_local std::vector<detail::Acts> acts;
+  buf.quantize(x, w.cols, n_tokens, detail::act_block(w));
+  acts.resize(static_cast<std::size_t>(n_tokens));
+  for (int t = 0; t < n_tokens; ++t) acts[t] = buf.acts(t);
+  return acts.data();
+}
+}  // namespace
+
+void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
+                 std::int64_t row_end) {
+  if (n_tokens <= 0) return;
+  const detail::RowsFn fn = rows_fn(w);
+  fn(w, quantize_tokens(w, x, n_tokens), n_tokens, y, w.rows, row_begin, row_end);
+}
+
+void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool) {
+  if (n_tokens <= 0) return;
+  const detail::RowsFn fn = rows_fn(w);
+  const detail::Acts* acts = quantize_tokens(w, x, n_tokens);
+  pool.parallel_for(w.rows, kRowGrain,
+                    [&](std::int64_t b, std::int64_t e) { fn(w, acts, n_tokens, y, w.rows, b, e); });
+}
+
+namespace reference {
+void matvec(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
+  rows_fn(w);  // the same argument checks
+  detail::ActBuffer buf;
+  buf.quantize(x, w.cols, 1, detail::act_block(w));
+  const detail::Acts a = buf.acts(0);
+  detail::scalar_kernels().rows[static_cast<int>(w.type)](w, &a, 1, y, w.rows, row_begin, row_end);
+}
+}  // namespace reference
+
+}  // namespace llama2::quant

@@ -1,0 +1,498 @@
+// Quantized rows and kernels: the block layouts against an independent ggml-style decoder, the
+// encoders' round-trip error, and every SIMD kernel set against the scalar integer reference
+// and against plain "dequantize, then fp32".
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/quant.hpp"
+#include "kernels/quant_internal.hpp"
+
+namespace llama2 {
+namespace {
+
+const DType kRowTypes[] = {DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                           DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+// Values like a weight row: mostly small, a few larger, occasionally an outlier.
+std::vector<float> weights_like(std::size_t n, std::uint32_t seed, float scale = 0.05f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng) < 0.01f ? 8.0f * normal(rng) : normal(rng);
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// fp16 / bf16
+// ---------------------------------------------------------------------------
+
+TEST(QuantConvert, F16RoundTripsEveryHalf) {
+  for (std::uint32_t h = 0; h < 65536; ++h) {
+    const float f = quant::f16_to_f32(static_cast<std::uint16_t>(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(((h >> 10) & 0x1F) == 31 && (h & 0x3FF)) << h;
+      EXPECT_TRUE(std::isnan(quant::f16_to_f32(quant::f32_to_f16(f))));
+    } else {
+      ASSERT_EQ(quant::f32_to_f16(f), h) << "half 0x" << std::hex << h;
+    }
+  }
+}
+
+TEST(QuantConvert, F16RoundsToNearestEven) {
+  EXPECT_EQ(quant::f32_to_f16(65504.0f), 0x7BFF);
+  EXPECT_EQ(quant::f32_to_f16(65519.0f), 0x7BFF);  // below the midpoint to 65536
+  EXPECT_EQ(quant::f32_to_f16(65520.0f), 0x7C00);  // the midpoint rounds to even: infinity
+  EXPECT_EQ(quant::f32_to_f16(1e10f), 0x7C00);
+  EXPECT_EQ(quant::f32_to_f16(-1e10f), 0xFC00);
+  EXPECT_EQ(quant::f32_to_f16(0x1p-24f), 0x0001);                 // smallest subnormal
+  EXPECT_EQ(quant::f32_to_f16(0x1p-25f), 0x0000);                 // a tie: to even (zero)
+  EXPECT_EQ(quant::f32_to_f16(0x1.8p-24f), 0x0002);               // a tie: to even (2)
+  EXPECT_EQ(quant::f32_to_f16(0x1.0p-25f * 1.0001f), 0x0001);     // above the tie
+  EXPECT_EQ(quant::f32_to_f16(0x1.ffcp-15f), 0x0400);             // rounds up into the normals
+  EXPECT_EQ(quant::f32_to_f16(1.0f + 0x1p-11f), 0x3C00);          // tie, even stays
+  EXPECT_EQ(quant::f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3C02);      // tie, odd rounds up
+#if defined(__FLT16_MAX__)
+  // The compiler's own conversion as an oracle over random bit patterns.
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200000; ++i) {
+    const float f = std::bit_cast<float>(static_cast<std::uint32_t>(rng()));
+    if (std::isnan(f)) continue;
+    const _Float16 h = static_cast<_Float16>(f);
+    ASSERT_EQ(quant::f32_to_f16(f), std::bit_cast<std::uint16_t>(h)) << f;
+  }
+#endif
+}
+
+TEST(QuantConvert, Bf16) {
+  EXPECT_EQ(quant::f32_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(quant::f32_to_bf16(std::bit_cast<float>(0x3F808000u)), 0x3F80);  // tie to even
+  EXPECT_EQ(quant::f32_to_bf16(std::bit_cast<float>(0x3F818000u)), 0x3F82);  // tie to even (up)
+  EXPECT_EQ(quant::f32_to_bf16(std::bit_cast<float>(0x3F808001u)), 0x3F81);
+  EXPECT_TRUE(std::isnan(quant::bf16_to_f32(quant::f32_to_bf16(std::nanf("")))));
+  for (std::uint32_t h = 0; h < 65536; h += 7) {
+    const float f = quant::bf16_to_f32(static_cast<std::uint16_t>(h));
+    if (!std::isnan(f)) {
+      ASSERT_EQ(quant::f32_to_bf16(f), h);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Layouts: an independent decoder written the way ggml's reference loops read blocks
+// (pointers walking through the block), compared on random bytes.
+// ---------------------------------------------------------------------------
+
+float h2f(const std::uint8_t* p) { return quant::f16_to_f32(static_cast<std::uint16_t>(p[0] | (p[1] << 8))); }
+
+void ggml_style_dequantize(DType t, const std::uint8_t* b, float* y) {
+  switch (t) {
+    case DType::Q8_0:
+      for (int i = 0; i < 32; ++i) y[i] = static_cast<std::int8_t>(b[2 + i]) * h2f(b);
+      return;
+    case DType::Q4_0:
+    case DType::Q4_1: {
+      const bool one = t == DType::Q4_1;
+      const float d = h2f(b), m = one ? h2f(b + 2) : 0.0f;
+      const std::uint8_t* qs = b + (one ? 4 : 2);
+      for (int j = 0; j < 16; ++j) {
+        y[j] = ((qs[j] & 0xF) - (one ? 0 : 8)) * d + m;
+        y[j + 16] = ((qs[j] >> 4) - (one ? 0 : 8)) * d + m;
+      }
+      return;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool five = t == DType::Q5_K;
+      const float d = h2f(b), dmin = h2f(b + 2);
+      const std::uint8_t* s = b + 4;
+      const std::uint8_t* qh = b + 16;
+      const std::uint8_t* q = b + (five ? 48 : 16);
+      int is = 0;
+      std::uint8_t u1 = 1, u2 = 2;
+      for (int j = 0; j < 256; j += 64) {
+        auto get = [&](int k, int& sc, int& m) {
+          if (k < 4) {
+            sc = s[k] & 63, m = s[k + 4] & 63;
+          } else {
+            sc = (s[k + 4] & 0xF) | ((s[k - 4] >> 6) << 4), m = (s[k + 4] >> 4) | ((s[k] >> 6) << 4);
+          }
+        };
+        int sc, m;
+        get(is, sc, m);
+        const float d1 = d * sc, m1 = dmin * m;
+        get(is + 1, sc, m);
+        const float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * ((q[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * ((q[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0)) - m2;
+        q += 32, is += 2, u1 <<= 2, u2 <<= 2;
+      }
+      return;
+    }
+    case DType::Q6_K: {
+      const float d = h2f(b + 208);
+      const std::uint8_t* ql = b;
+      const std::uint8_t* qh = b + 128;
+      const auto* sc = reinterpret_cast<const std::int8_t*>(b + 192);
+      for (int n = 0; n < 256; n += 128) {
+        for (int l = 0; l < 32; ++l) {
+          const int is = l / 16;
+          y[l] = d * sc[is] * (((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+          y[l + 32] = d * sc[is + 2] * (((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+          y[l + 64] = d * sc[is + 4] * (((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+          y[l + 96] = d * sc[is + 6] * (((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+        y += 128, ql += 64, qh += 32, sc += 8;
+      }
+      return;
+    }
+    default:
+      FAIL();
+  }
+}
+
+// Random bytes for `blocks` blocks of type t, with every fp16 scale set to a finite value.
+std::vector<std::uint8_t> random_blocks(DType t, int blocks, std::uint32_t seed) {
+  const int bytes = static_cast<int>(dtype_block_bytes(t));
+  std::mt19937 rng(seed);
+  std::vector<std::uint8_t> v(static_cast<std::size_t>(blocks) * bytes);
+  for (auto& b : v) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
+  for (int i = 0; i < blocks; ++i) {
+    std::uint8_t* b = v.data() + i * bytes;
+    auto set = [&](int offset) { quant::detail::store_u16(b + offset, quant::f32_to_f16(scale(rng))); };
+    if (t == DType::Q6_K) {
+      set(208);
+    } else {
+      set(0);
+      if (t != DType::Q8_0 && t != DType::Q4_0) set(2);
+    }
+  }
+  return v;
+}
+
+TEST(QuantLayout, DequantizeMatchesGgmlStyleDecoder) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    SCOPED_TRACE(dtype_name(t));
+    const int blocks = 8, n = blocks * static_cast<int>(dtype_block_values(t));
+    const auto data = random_blocks(t, blocks, 11);
+    std::vector<float> got(n), want(n);
+    quant::dequantize_row(t, data.data(), got.data(), n);
+    for (int b = 0; b < blocks; ++b)
+      ggml_style_dequantize(t, data.data() + b * dtype_block_bytes(t), want.data() + b * dtype_block_values(t));
+    for (int i = 0; i < n; ++i) ASSERT_EQ(got[i], want[i]) << "value " << i;
+  }
+}
+
+TEST(QuantLayout, IntegerFormRebuildsTheValues) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    SCOPED_TRACE(dtype_name(t));
+    const int values = static_cast<int>(dtype_block_values(t));
+    const auto data = random_blocks(t, 4, 12);
+    for (int b = 0; b < 4; ++b) {
+      const std::uint8_t* blk = data.data() + b * dtype_block_bytes(t);
+      std::vector<float> want(values);
+      quant::dequantize_row(t, blk, want.data(), values);
+      quant::detail::IntBlock ib;
+      quant::detail::decode_int_block(t, blk, ib);
+      for (int i = 0; i < values; ++i) {
+        const float v = ib.a[i / 32] * static_cast<float>(ib.isc[i / 16] * ib.q[i]) + ib.m[i / 32];
+        ASSERT_NEAR(v, want[i], 1e-6f * (std::fabs(want[i]) + std::fabs(ib.m[i / 32])) + 1e-12f) << i;
+      }
+    }
+  }
+}
+
+TEST(QuantLayout, RowBytesAndBadSizes) {
+  EXPECT_EQ(quant::row_bytes(DType::Q8_0, 64), 68u);
+  EXPECT_EQ(quant::row_bytes(DType::Q4_K, 512), 288u);
+  EXPECT_EQ(quant::row_bytes(DType::Q6_K, 256), 210u);
+  EXPECT_EQ(quant::row_bytes(DType::F16, 3), 6u);
+  EXPECT_THROW(quant::row_bytes(DType::Q4_0, 48), Error);
+  EXPECT_THROW(quant::row_bytes(DType::Q5_K, 128), Error);
+  std::vector<float> x(32);
+  std::vector<std::uint8_t> out(64);
+  EXPECT_THROW(quant::quantize_row(DType::F32, x.data(), out.data(), 32), Error);
+  EXPECT_THROW(quant::quantize_row(DType::Q8_GROUPED, x.data(), out.data(), 32), Error);
+}
+
+// ---------------------------------------------------------------------------
+// Encoders: round-trip error
+// ---------------------------------------------------------------------------
+
+// Relative RMS error bound of quantize -> dequantize on weights_like() data (1 % outliers at
+// 8x, which widen their blocks' grids: the 4-bit types lose most there). Measured values are
+// printed; the bounds leave about 25 % of headroom over them.
+double rms_bound(DType t) {
+  switch (t) {
+    case DType::F16: return 3e-4;
+    case DType::BF16: return 2e-3;
+    case DType::Q8_0: return 0.012;
+    case DType::Q6_K: return 0.035;
+    case DType::Q5_K: return 0.062;
+    case DType::Q4_1:
+    case DType::Q4_K: return 0.13;
+    case DType::Q4_0: return 0.19;  // 15 usable levels, and one side of each block clips (below)
+    default: return 0.0;
+  }
+}
+
+TEST(QuantRoundTrip, ErrorWithinTypeBound) {
+  const std::int64_t n = 4096;
+  for (DType t : kRowTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    for (std::uint32_t seed : {1u, 2u, 3u}) {
+      const auto x = weights_like(n, seed);
+      std::vector<std::uint8_t> q(quant::row_bytes(t, n));
+      std::vector<float> y(n);
+      quant::quantize_row(t, x.data(), q.data(), n);
+      quant::dequantize_row(t, q.data(), y.data(), n);
+      double err2 = 0, ref2 = 0;
+      for (std::int64_t i = 0; i < n; ++i) err2 += (y[i] - x[i]) * (y[i] - x[i]), ref2 += x[i] * x[i];
+      EXPECT_LT(std::sqrt(err2 / ref2), rms_bound(t)) << "seed " << seed;
+      if (seed == 1) std::printf("  %-5s relative RMS error %.5f\n", dtype_name(t), std::sqrt(err2 / ref2));
+    }
+  }
+}
+
+TEST(QuantRoundTrip, PerBlockBoundsOf32ValueTypes) {
+  // Per element: at most half a step of the block's grid (plus fp16 rounding of the scale);
+  // Q4_0 maps the block's largest magnitude to -8, so the other sign reaches only +7: a full
+  // step there.
+  const auto x = weights_like(32 * 64, 5);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1}) {
+    SCOPED_TRACE(dtype_name(t));
+    std::vector<std::uint8_t> q(quant::row_bytes(t, 32 * 64));
+    std::vector<float> y(32 * 64);
+    quant::quantize_row(t, x.data(), q.data(), 32 * 64);
+    quant::dequantize_row(t, q.data(), y.data(), 32 * 64);
+    for (int b = 0; b < 64; ++b) {
+      float mn = x[32 * b], mx = x[32 * b], amax = 0;
+      for (int i = 0; i < 32; ++i)
+        mn = std::min(mn, x[32 * b + i]), mx = std::max(mx, x[32 * b + i]), amax = std::max(amax, std::fabs(x[32 * b + i]));
+      const float step = t == DType::Q8_0 ? amax / 127 : t == DType::Q4_0 ? amax / 8 : (mx - mn) / 15;
+      const float steps = t == DType::Q4_0 ? 1.0f : 0.5f;
+      for (int i = 0; i < 32; ++i)
+        ASSERT_LE(std::fabs(y[32 * b + i] - x[32 * b + i]), steps * step + 4e-3f * amax) << dtype_name(t);
+    }
+  }
+}
+
+TEST(QuantRoundTrip, ZerosAndConstantsAreExact) {
+  for (DType t : kRowTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    std::vector<float> x(256, 0.0f), y(256, 1.0f);
+    std::vector<std::uint8_t> q(quant::row_bytes(t, 256));
+    quant::quantize_row(t, x.data(), q.data(), 256);
+    quant::dequantize_row(t, q.data(), y.data(), 256);
+    for (float v : y) ASSERT_EQ(v, 0.0f);
+  }
+}
+
+TEST(QuantRoundTrip, Q8Grouped) {
+  const auto x = weights_like(256, 9);
+  std::vector<std::int8_t> q(256);
+  std::vector<float> s(4);
+  quant::quantize_q8_grouped(x.data(), q.data(), s.data(), 256, 64);
+  for (int i = 0; i < 256; ++i) ASSERT_LE(std::fabs(q[i] * s[i / 64] - x[i]), 0.5001f * s[i / 64]);
+  EXPECT_THROW(quant::quantize_q8_grouped(x.data(), q.data(), s.data(), 256, 48), Error);
+}
+
+// ---------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------
+
+// A quantized matrix with its storage; fp32 source values kept for reference.
+struct QMatrix {
+  std::vector<std::uint8_t> data;
+  std::vector<std::int8_t> q8;
+  std::vector<float> scales;
+  Tensor t;
+  QMatrix() = default;
+  QMatrix(const QMatrix&) = delete;
+  QMatrix(QMatrix&&) = default;
+
+  std::vector<float> row(std::int64_t r) const {
+    std::vector<float> v(static_cast<std::size_t>(t.cols));
+    dequantize_row(t, r, v.data());
+    return v;
+  }
+};
+
+// From encoded real-looking weights, or (raw_bytes) from random block bytes, which reach every
+// code (Q8_0's -128, Q6_K's negative sub-scales, 6-bit scales of 63, ...).
+QMatrix make_matrix(DType type, std::int64_t rows, std::int64_t cols, std::uint32_t seed, int group = 0,
+                    bool raw_bytes = false) {
+  QMatrix m;
+  if (type == DType::Q8_GROUPED) {
+    const auto src = weights_like(static_cast<std::size_t>(rows * cols), seed);
+    m.q8.resize(src.size());
+    m.scales.resize(src.size() / group);
+    quant::quantize_q8_grouped(src.data(), m.q8.data(), m.scales.data(), rows * cols, group);
+    m.t = Tensor{type, m.q8.data(), m.scales.data(), rows, cols, group};
+    return m;
+  }
+  const std::uint64_t rb = quant::row_bytes(type, cols);
+  if (raw_bytes) {
+    m.data = random_blocks(type, static_cast<int>(rows * cols / dtype_block_values(type)), seed);
+  } else {
+    const auto src = weights_like(static_cast<std::size_t>(rows * cols), seed);
+    m.data.resize(rows * rb);
+    for (std::int64_t r = 0; r < rows; ++r) quant::quantize_row(type, src.data() + r * cols, m.data.data() + r * rb, cols);
+  }
+  m.t = Tensor{type, m.data.data(), nullptr, rows, cols, 0};
+  return m;
+}
+
+std::vector<float> activations(std::int64_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(n));
+  for (auto& v : x) v = normal(rng);
+  x[0] = 6.0f;  // an outlier, as real activations have
+  return x;
+}
+
+struct KernelCase {
+  DType type;
+  std::int64_t rows, cols;
+  int group;
+  bool raw;
+};
+
+std::vector<KernelCase> kernel_cases() {
+  std::vector<KernelCase> cases;
+  for (DType t : kRowTypes) {
+    const bool k = dtype_block_values(t) == 256;
+    for (std::int64_t rows : {1, 7, 33}) {
+      cases.push_back({t, rows, k ? 512 : 288, 0, false});  // 288 = 9 blocks of 32: an odd count
+      if (t != DType::F16 && t != DType::BF16) cases.push_back({t, rows, k ? 768 : 96, 0, true});
+    }
+    if (t == DType::F16 || t == DType::BF16) cases.push_back({t, 5, 37, 0, false});  // not a multiple of 8
+  }
+  cases.push_back({DType::Q8_GROUPED, 19, 1376, 32, false});  // w2 of stories42M after regrouping
+  cases.push_back({DType::Q8_GROUPED, 19, 768, 64, false});
+  cases.push_back({DType::Q8_GROUPED, 3, 448, 64, false});  // an odd number of groups
+  cases.push_back({DType::Q8_GROUPED, 4, 288, 96, false});  // a group size known only at run time
+  cases.push_back({DType::Q8_GROUPED, 5, 172, 4, false});  // short groups: the scalar path
+  return cases;
+}
+
+class QuantKernelTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { quant::force_kernel(GetParam()); }
+  void TearDown() override { quant::force_kernel(""); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Quant, QuantKernelTest, ::testing::ValuesIn(quant::available_kernels()),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(QuantKernelTest, MatchesScalarIntegerReference) {
+  ASSERT_STREQ(quant::kernel_name(), GetParam().c_str());
+  ThreadPool pool(1);
+  for (const KernelCase& c : kernel_cases()) {
+    SCOPED_TRACE(std::string(dtype_name(c.type)) + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) +
+                 " group " + std::to_string(c.group) + (c.raw ? " raw" : ""));
+    const QMatrix m = make_matrix(c.type, c.rows, c.cols, 100 + static_cast<std::uint32_t>(c.rows), c.group, c.raw);
+    const auto x = activations(c.cols, 7);
+    std::vector<float> fast(c.rows), ref(c.rows);
+    quant::matvec(m.t, x.data(), fast.data(), pool);
+    quant::reference::matvec(m.t, x.data(), ref.data(), 0, c.rows);
+    for (std::int64_t r = 0; r < c.rows; ++r) {
+      // Same integer sums; only the order of the fp32 additions of block results differs.
+      const auto w = m.row(r);
+      double abs_sum = 0;
+      for (std::int64_t i = 0; i < c.cols; ++i) abs_sum += std::fabs(w[i] * x[i]);
+      ASSERT_NEAR(fast[r], ref[r], 2e-6 * abs_sum + 1e-30) << "row " << r;
+    }
+  }
+}
+
+TEST_P(QuantKernelTest, MatchesDequantizedFp32WithinActivationRounding) {
+  ThreadPool pool(1);
+  for (const KernelCase& c : kernel_cases()) {
+    SCOPED_TRACE(std::string(dtype_name(c.type)) + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) +
+                 " group " + std::to_string(c.group) + (c.raw ? " raw" : ""));
+    const QMatrix m = make_matrix(c.type, c.rows, c.cols, 200 + static_cast<std::uint32_t>(c.rows), c.group, c.raw);
+    const auto x = activations(c.cols, 8);
+    // The step of each activation's quantization block (0 where x stays fp32).
+    const int block = c.type == DType::F16 || c.type == DType::BF16 ? 0 : c.type == DType::Q8_GROUPED ? c.group : 32;
+    std::vector<float> step(c.cols, 0.0f);
+    for (std::int64_t b = 0; block && b < c.cols / block; ++b) {
+      float amax = 0;
+      for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs(x[b * block + i]));
+      for (int i = 0; i < block; ++i) step[b * block + i] = amax / 127;
+    }
+    std::vector<float> y(c.rows);
+    quant::matvec(m.t, x.data(), y.data(), pool);
+    for (std::int64_t r = 0; r < c.rows; ++r) {
+      const auto w = m.row(r);
+      double exact = 0, abs_sum = 0, rounding = 0;
+      for (std::int64_t i = 0; i < c.cols; ++i) {
+        exact += static_cast<double>(w[i]) * x[i];
+        abs_sum += std::fabs(w[i] * x[i]);
+        rounding += 0.5 * std::fabs(w[i]) * step[i];  // |x - x_quantized| <= step / 2
+      }
+      ASSERT_NEAR(y[r], exact, rounding * 1.001 + 1e-5 * abs_sum + 1e-30) << "row " << r;
+    }
+  }
+}
+
+TEST_P(QuantKernelTest, ThreadCountAndBatchDoNotChangeBits) {
+  ThreadPool one(1), two(2);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::Q8_GROUPED}) {
+    SCOPED_TRACE(dtype_name(t));
+    const std::int64_t rows = 37, cols = 512;  // 37: chunks of 16 rows leave an odd tail
+    const QMatrix m = make_matrix(t, rows, cols, 300, 64);
+    const int n_tokens = 3;
+    const auto x = activations(cols * n_tokens, 9);
+    std::vector<float> y1(rows), y2(rows), batch(rows * n_tokens), batch2(rows * n_tokens);
+    quant::matmul(m.t, x.data(), batch.data(), n_tokens, one);
+    quant::matmul(m.t, x.data(), batch2.data(), n_tokens, two);
+    EXPECT_EQ(batch, batch2);
+    for (int tok = 0; tok < n_tokens; ++tok) {
+      quant::matvec(m.t, x.data() + tok * cols, y1.data(), one);
+      quant::matvec(m.t, x.data() + tok * cols, y2.data(), two);
+      EXPECT_EQ(y1, y2);
+      EXPECT_EQ(y1, std::vector<float>(batch.begin() + tok * rows, batch.begin() + (tok + 1) * rows));
+    }
+    // matvec_rows over pieces equals the whole.
+    std::vector<float> pieces(rows);
+    quant::matvec_rows(m.t, x.data(), pieces.data(), 0, 5);
+    quant::matvec_rows(m.t, x.data(), pieces.data(), 5, rows);
+    quant::matvec(m.t, x.data(), y1.data(), one);
+    EXPECT_EQ(pieces, y1);
+  }
+}
+
+TEST(QuantKernel, OpsDispatchesQuantizedTypes) {
+  ThreadPool pool(2);
+  const QMatrix m = make_matrix(DType::Q4_K, 20, 256, 400);
+  const auto x = activations(256, 10);
+  std::vector<float> a(20), b(20);
+  ops::matvec(m.t, x.data(), a.data(), pool);
+  quant::matvec(m.t, x.data(), b.data(), pool);
+  EXPECT_EQ(a, b);
+}
+
+TEST(QuantKernel, RejectsMalformedTensors) {
+  ThreadPool pool(1);
+  std::vector<float> x(64), y(2);
+  std::vector<std::int8_t> q(128);
+  std::vector<float> s(4);
+  EXPECT_THROW(quant::matvec(Tensor{DType::Q8_GROUPED, q.data(), s.data(), 2, 64, 48}, x.data(), y.data(), pool), Error);
+  EXPECT_THROW(quant::matvec(Tensor{DType::F32, x.data(), nullptr, 1, 64, 0}, x.data(), y.data(), pool), Error);
+  EXPECT_THROW(quant::force_kernel("no-such-isa"), Error);
+}
+
+}  // namespace
+}  // namespace llama2

@@ -1,0 +1,306 @@
+// The x86 quantized kernels, written once and compiled once per instruction set: quant_simd.cpp
+// includes this file inside a namespace with the target's compiler options in effect and with
+// LLAMA2_DPBUSD(acc, u, s) defined as that target's way to add, to each int32 lane of acc, the
+// four products of unsigned bytes u and signed bytes s that the lane covers (vpdpbusd with
+// VNNI, vpmaddubsw + vpmaddwd without). No include guard on purpose.
+//
+// Every kernel works on 32-value blocks in 256-bit vectors: one block is one vector, so a
+// block's scale is a plain broadcast. (512-bit vectors would pair blocks with different scales
+// in one register; only Q8_GROUPED's groups of 64, llama2.c's default, fill one exactly, and
+// get a 512-bit kernel when LLAMA2_QUANT_AVX512 is set.) Each 32-block's int32 lane
+// sums are exact; they are converted to fp32, multiplied by the block's weight scale times
+// activation scale, and accumulated in two fp32 vectors alternately (blocks in order), reduced
+// once per row. Results therefore equal quant::reference up to the order of fp32 additions, and
+// a row's result never depends on which rows or threads are around it.
+
+namespace {
+
+// ---- Integer dot products ------------------------------------------------------------------
+
+// acc += per-lane sums of u (unsigned bytes) * s (signed bytes). Without VNNI the pairwise
+// int16 sums of vpmaddubsw saturate beyond 32767: callers keep |u| <= 128 and |s| <= 127
+// (2 * 128 * 127 = 32512), which holds for every operand below.
+inline __m256i DotUS(__m256i acc, __m256i u, __m256i s) { return LLAMA2_DPBUSD(acc, u, s); }
+
+// acc += per-lane sums of w * x for signed bytes: |w| times x with w's sign (|-128| = 128 is
+// still right read as unsigned).
+inline __m256i DotSS(__m256i acc, __m256i w, __m256i x) {
+  return DotUS(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+}
+
+inline __m256i Load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m256i Bytes(int v) { return _mm256_set1_epi8(static_cast<char>(v)); }
+
+// 16 bytes of packed nibbles -> 32 bytes: the 16 low nibbles, then the 16 high nibbles.
+inline __m256i Nibbles(const std::uint8_t* p) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), Bytes(0x0F));
+}
+
+inline float F16(const std::uint8_t* p) { return _cvtsh_ss(load_u16(p)); }
+
+inline float HSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// acc += float(dot) * scale
+inline __m256 Scale(__m256i dot, float scale, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale), acc);
+}
+
+// ---- One row of each type: sum_c W[r][c] x[c] ------------------------------------------------
+
+// Types of 32-value blocks (Q8_0, Q4_0, Q4_1): Block(b, acts, index, acc, min_sum) adds one block.
+template <class Fmt>
+float RowBlocks32(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float min_sum = 0.0f;
+  const std::int64_t nb = n / kQK;
+  std::int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = Fmt::Block(row + b * Fmt::kBytes, a, b, acc0, min_sum);
+    acc1 = Fmt::Block(row + (b + 1) * Fmt::kBytes, a, b + 1, acc1, min_sum);
+  }
+  if (b < nb) acc0 = Fmt::Block(row + b * Fmt::kBytes, a, b, acc0, min_sum);
+  return HSum(_mm256_add_ps(acc0, acc1)) + min_sum;
+}
+
+struct Q8_0 {
+  static constexpr int kBytes = 34;
+  static __m256 Block(const std::uint8_t* blk, const Acts& a, std::int64_t b, __m256 acc, float&) {
+    const __m256i dot = DotSS(_mm256_setzero_si256(), Load32(blk + 2), Load32(a.q + b * kQK));
+    return Scale(dot, F16(blk) * a.d[b], acc);
+  }
+};
+
+struct Q4_0 {
+  static constexpr int kBytes = 18;
+  static __m256 Block(const std::uint8_t* blk, const Acts& a, std::int64_t b, __m256 acc, float&) {
+    const __m256i w = _mm256_sub_epi8(Nibbles(blk + 2), Bytes(8));
+    const __m256i dot = DotSS(_mm256_setzero_si256(), w, Load32(a.q + b * kQK));
+    return Scale(dot, F16(blk) * a.d[b], acc);
+  }
+};
+
+struct Q4_1 {
+  static constexpr int kBytes = 20;
+  static __m256 Block(const std::uint8_t* blk, const Acts& a, std::int64_t b, __m256 acc, float& min_sum) {
+    const __m256i dot = DotUS(_mm256_setzero_si256(), Nibbles(blk + 4), Load32(a.q + b * kQK));
+    min_sum += F16(blk + 2) * a.dsum[b];
+    return Scale(dot, F16(blk) * a.d[b], acc);
+  }
+};
+
+// Moves bit `from` of every byte to bit 4 (the 5th bit of a Q5_K value); other bits are junk.
+inline __m256i BitTo4(__m256i h, int from) {
+  // Shifting 16-bit lanes is safe here: bit 4 of each byte comes from the same byte.
+  return from <= 4 ? _mm256_slli_epi16(h, 4 - from) : _mm256_srli_epi16(h, from - 4);
+}
+
+// Q4_K and Q5_K super-blocks: 8 sub-blocks of 32 with 6-bit scales and mins.
+template <bool kFive>
+float RowK(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  constexpr int kBytes = kFive ? 176 : 144;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float min_sum = 0.0f;
+  for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
+    const std::uint8_t* blk = row + sb * kBytes;
+    const std::int64_t ab = sb * 8;  // first activation block
+    const float d = F16(blk), dmin = F16(blk + 2);
+    const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
+    float mins = 0.0f;
+    int sc[8];
+    for (int j = 0; j < 8; ++j) {
+      int m;
+      k_scale_min(blk + kQ4KScales, j, sc[j], m);
+      mins += static_cast<float>(m) * a.dsum[ab + j];
+    }
+    min_sum -= dmin * mins;
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kFive) qh = Load32(blk + kQ5KQh);
+    for (int k = 0; k < 4; ++k) {
+      const __m256i v = Load32(qs + 32 * k);
+      __m256i lo = _mm256_and_si256(v, Bytes(0x0F));
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), Bytes(0x0F));
+      if constexpr (kFive) {
+        lo = _mm256_or_si256(lo, _mm256_and_si256(BitTo4(qh, 2 * k), Bytes(0x10)));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(BitTo4(qh, 2 * k + 1), Bytes(0x10)));
+      }
+      const std::int64_t j = 2 * k;
+      acc0 = Scale(DotUS(_mm256_setzero_si256(), lo, Load32(a.q + (ab + j) * kQK)),
+                   d * static_cast<float>(sc[j]) * a.d[ab + j], acc0);
+      acc1 = Scale(DotUS(_mm256_setzero_si256(), hi, Load32(a.q + (ab + j + 1) * kQK)),
+                   d * static_cast<float>(sc[j + 1]) * a.d[ab + j + 1], acc1);
+    }
+  }
+  return HSum(_mm256_add_ps(acc0, acc1)) + min_sum;
+}
+
+// Q6_K super-blocks: 16 sub-blocks of 16 with int8 scales, applied to the int32 lanes (lanes
+// 0-3 of a block's dot cover its first 16 bytes, lanes 4-7 the next 16).
+float RowQ6K(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
+    const std::uint8_t* blk = row + sb * 210;
+    const std::int64_t ab = sb * 8;
+    const float d = F16(blk + kQ6KD);
+    const auto* sc = reinterpret_cast<const std::int8_t*>(blk + kQ6KScales);
+    for (int half = 0; half < 2; ++half) {
+      const __m256i l0 = Load32(blk + kQ6KQl + 64 * half), l1 = Load32(blk + kQ6KQl + 64 * half + 32);
+      const __m256i h = Load32(blk + kQ6KQh + 32 * half);
+      const __m256i lo4 = Bytes(0x0F), hi2 = Bytes(0x30);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_and_si256(_mm256_slli_epi16(h, 4), hi2)),
+          _mm256_or_si256(_mm256_and_si256(l1, lo4), _mm256_and_si256(_mm256_slli_epi16(h, 2), hi2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4), _mm256_and_si256(h, hi2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4), _mm256_and_si256(_mm256_srli_epi16(h, 2), hi2)),
+      };
+      for (int k = 0; k < 4; ++k) {
+        const int j = 4 * half + k;
+        const __m256i w = _mm256_sub_epi8(q[k], Bytes(32));
+        __m256i dot = DotSS(_mm256_setzero_si256(), w, Load32(a.q + (ab + j) * kQK));
+        dot = _mm256_mullo_epi32(dot, _mm256_set_m128i(_mm_set1_epi32(sc[2 * j + 1]), _mm_set1_epi32(sc[2 * j])));
+        if (k % 2 == 0) acc0 = Scale(dot, d * a.d[ab + j], acc0);
+        else acc1 = Scale(dot, d * a.d[ab + j], acc1);
+      }
+    }
+  }
+  return HSum(_mm256_add_ps(acc0, acc1));
+}
+
+// Q8_GROUPED rows (llama2.c version 2) with groups of a multiple of 32: the group's int32 sums
+// run over the whole group before its one scale is applied. kGroup is the group size when it
+// is known at compile time (the loops then unroll), 0 for any multiple of 32.
+template <int kGroup>
+inline __m256i GroupDot(const std::int8_t* w, const std::int8_t* x, std::int64_t gs) {
+  const std::int64_t n = kGroup ? kGroup : gs;
+  __m256i dot = DotSS(_mm256_setzero_si256(), Load32(w), Load32(x));
+  for (std::int64_t c = kQK; c < n; c += kQK) dot = DotSS(dot, Load32(w + c), Load32(x + c));
+  return dot;
+}
+
+#if LLAMA2_QUANT_AVX512
+// GCC 12's AVX-512 headers pass _mm512_undefined_*() as the unused merge source of unmasked
+// intrinsics, which -Wmaybe-uninitialized reports at every use (a compiler false positive).
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// With AVX-512, a group of 64 is one 512-bit vector, so its scale is still a broadcast: half
+// the instructions of two 256-bit steps. AVX-512 has no vpsignb: x is negated under the mask
+// of w's negative bytes instead.
+inline __m512 Group64Avx512(const std::int8_t* w, const std::int8_t* x, float scale, __m512 acc) {
+  const __m512i wv = _mm512_loadu_si512(w), xv = _mm512_loadu_si512(x);
+  const __m512i xs = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(wv), _mm512_setzero_si512(), xv);
+  const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), xs);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(scale), acc);
+}
+
+float RowQ8Grouped64Avx512(const std::int8_t* q, const float* s, const Acts& a, std::int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const std::int64_t groups = n / 64;
+  std::int64_t g = 0;
+  for (; g + 2 <= groups; g += 2) {
+    _mm_prefetch(reinterpret_cast<const char*>(q + g * 64 + LLAMA2_PF), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(q + g * 64 + 64 + LLAMA2_PF), _MM_HINT_T0);
+    acc0 = Group64Avx512(q + g * 64, a.q + g * 64, s[g] * a.d[g], acc0);
+    acc1 = Group64Avx512(q + (g + 1) * 64, a.q + (g + 1) * 64, s[g + 1] * a.d[g + 1], acc1);
+  }
+  if (g < groups) acc0 = Group64Avx512(q + g * 64, a.q + g * 64, s[g] * a.d[g], acc0);
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+template <int kGroup>
+float RowQ8Grouped(const std::int8_t* q, const float* s, const Acts& a, std::int64_t n, std::int64_t gs) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const std::int64_t groups = n / gs;
+  std::int64_t g = 0;
+  for (; g + 2 <= groups; g += 2) {
+    acc0 = Scale(GroupDot<kGroup>(q + g * gs, a.q + g * gs, gs), s[g] * a.d[g], acc0);
+    acc1 = Scale(GroupDot<kGroup>(q + (g + 1) * gs, a.q + (g + 1) * gs, gs), s[g + 1] * a.d[g + 1], acc1);
+  }
+  if (g < groups) acc0 = Scale(GroupDot<kGroup>(q + g * gs, a.q + g * gs, gs), s[g] * a.d[g], acc0);
+  return HSum(_mm256_add_ps(acc0, acc1));
+}
+
+// F16 / BF16: no integer arithmetic to gain; 8 values are widened to fp32 per step.
+template <bool kBf16>
+inline __m256 Widen8(const std::uint8_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (kBf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return _mm256_cvtph_ps(h);
+}
+
+template <bool kBf16>
+float RowHalf(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  std::int64_t c = 0;
+  for (; c + 16 <= n; c += 16) {
+    acc0 = _mm256_fmadd_ps(Widen8<kBf16>(row + 2 * c), _mm256_loadu_ps(a.x + c), acc0);
+    acc1 = _mm256_fmadd_ps(Widen8<kBf16>(row + 2 * c + 16), _mm256_loadu_ps(a.x + c + 8), acc1);
+  }
+  for (; c + 8 <= n; c += 8) acc0 = _mm256_fmadd_ps(Widen8<kBf16>(row + 2 * c), _mm256_loadu_ps(a.x + c), acc0);
+  float sum = HSum(_mm256_add_ps(acc0, acc1));
+  for (; c < n; ++c) {
+    const std::uint16_t h = load_u16(row + 2 * c);
+    sum += (kBf16 ? bf16_to_f32(h) : _cvtsh_ss(h)) * a.x[c];
+  }
+  return sum;
+}
+
+// ---- Rows x tokens -----------------------------------------------------------------------
+
+template <float (*RowDot)(const std::uint8_t*, const Acts&, std::int64_t)>
+void Rows(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy, std::int64_t row_begin,
+          std::int64_t row_end) {
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    const auto* row = reinterpret_cast<const std::uint8_t*>(w.row_data(r));
+    for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = RowDot(row, acts[t], w.cols);
+  }
+}
+
+void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy,
+                   std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t n = w.cols, gs = w.group_size;
+  if (gs % kQK != 0) {  // short groups (e.g. 4 for hidden_dim 172): the scalar kernel
+    scalar_kernels().rows[static_cast<int>(DType::Q8_GROUPED)](w, acts, n_tokens, y, ldy, row_begin, row_end);
+    return;
+  }
+  auto row_dot = [&](std::int64_t r, const Acts& a) {
+    const std::int8_t* q = w.i8() + r * n;
+    const float* s = w.scales + r * (n / gs);
+#if LLAMA2_QUANT_AVX512
+    if (gs == 64) return RowQ8Grouped64Avx512(q, s, a, n);
+#endif
+    if (gs == 32) return RowQ8Grouped<32>(q, s, a, n, gs);
+    if (gs == 64) return RowQ8Grouped<64>(q, s, a, n, gs);
+    return RowQ8Grouped<0>(q, s, a, n, gs);
+  };
+  for (std::int64_t r = row_begin; r < row_end; ++r)
+    for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = row_dot(r, acts[t]);
+}
+
+}  // namespace
+
+KernelSet MakeKernelSet(const char* name) {
+  KernelSet k;
+  k.name = name;
+  auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
+  set(DType::F16, Rows<RowHalf<false>>);
+  set(DType::BF16, Rows<RowHalf<true>>);
+  set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
+  set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
+  set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
+  set(DType::Q4_K, Rows<RowK<false>>);
+  set(DType::Q5_K, Rows<RowK<true>>);
+  set(DType::Q6_K, Rows<RowQ6K>);
+  set(DType::Q8_GROUPED, RowsQ8Grouped);
+  return k;
+}

@@ -1,0 +1,357 @@
+#include "server/openai.hpp"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/tokenizer.hpp"
+
+namespace llama2::server {
+
+using nlohmann::json;
+
+namespace {
+
+// Every body goes out through here: invalid UTF-8 in generated text becomes U+FFFD.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json null_if_empty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+ApiError bad_field(const std::string& field, const std::string& message) {
+  return ApiError(400, "'" + field + "': " + message, field);
+}
+ApiError unsupported(const std::string& field, const std::string& what) {
+  return ApiError(400, "'" + field + "': " + what + " is not supported by this server", field, "unsupported_parameter");
+}
+
+// The field's value, or nullptr when it is absent or null (OpenAI treats both as "default").
+const json* field(const json& body, const char* name) {
+  const auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+float number_in(const json& body, const char* name, float fallback, double lo, double hi) {
+  const json* v = field(body, name);
+  if (!v) return fallback;
+  if (!v->is_number()) throw bad_field(name, "expected a number");
+  const double x = v->get<double>();
+  if (!(x >= lo && x <= hi))
+    throw bad_field(name, "must be between " + dump(lo) + " and " + dump(hi) + ", got " + dump(x));
+  return static_cast<float>(x);
+}
+
+bool boolean(const json& body, const char* name, bool fallback) {
+  const json* v = field(body, name);
+  if (!v) return fallback;
+  if (!v->is_boolean()) throw bad_field(name, "expected a boolean");
+  return v->get<bool>();
+}
+
+std::optional<std::int64_t> integer(const json& body, const char* name) {
+  const json* v = field(body, name);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer()) throw bad_field(name, "expected an integer");
+  if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+    throw bad_field(name, "is too large");
+  return v->get<std::int64_t>();
+}
+
+// Rejects the fields whose features this server does not have, unless they hold the value
+// that means "off". Accepting them silently would return an answer of another kind.
+void reject_unsupported(const json& body, Endpoint endpoint) {
+  if (auto n = integer(body, "n"); n && *n != 1) throw unsupported("n", "generating more than one choice");
+  if (auto b = integer(body, "best_of"); b && *b != 1) throw unsupported("best_of", "best_of other than 1");
+  for (const char* name : {"presence_penalty", "frequency_penalty"})
+    if (number_in(body, name, 0.0f, -2.0, 2.0) != 0.0f) throw unsupported(name, "a non-zero penalty");
+  if (const json* v = field(body, "logit_bias"); v && !(v->is_object() && v->empty()))
+    throw unsupported("logit_bias", "logit_bias");
+  if (endpoint == Endpoint::Completions) {
+    if (field(body, "logprobs")) throw unsupported("logprobs", "logprobs");
+    if (boolean(body, "echo", false)) throw unsupported("echo", "echo");
+    if (const json* v = field(body, "suffix"); v && !(v->is_string() && v->get<std::string>().empty()))
+      throw unsupported("suffix", "suffix");
+  } else {
+    if (boolean(body, "logprobs", false)) throw unsupported("logprobs", "logprobs");
+    if (field(body, "top_logprobs")) throw unsupported("top_logprobs", "top_logprobs");
+    for (const char* name : {"tools", "functions"})
+      if (const json* v = field(body, name); v && !(v->is_array() && v->empty())) throw unsupported(name, "tool calling");
+    if (const json* v = field(body, "tool_choice"); v && *v != "none" && *v != "auto")
+      throw unsupported("tool_choice", "tool calling");
+    if (const json* v = field(body, "function_call"); v && *v != "none" && *v != "auto")
+      throw unsupported("function_call", "tool calling");
+    if (const json* v = field(body, "response_format")) {
+      if (!v->is_object()) throw bad_field("response_format", "expected an object");
+      if (v->value("type", "text") != "text") throw unsupported("response_format", "structured output");
+    }
+    if (const json* v = field(body, "modalities"); v && *v != json::array({"text"}))
+      throw unsupported("modalities", "output other than text");
+  }
+}
+
+std::vector<std::string> parse_stop(const json& body) {
+  const json* v = field(body, "stop");
+  if (!v) return {};
+  std::vector<std::string> stops;
+  if (v->is_string()) {
+    stops.push_back(v->get<std::string>());
+  } else if (v->is_array()) {
+    for (const json& s : *v) {
+      if (!s.is_string()) throw bad_field("stop", "expected a string or an array of strings");
+      stops.push_back(s.get<std::string>());
+    }
+  } else {
+    throw bad_field("stop", "expected a string or an array of strings");
+  }
+  if (stops.size() > 4) throw bad_field("stop", "at most 4 stop sequences are allowed");
+  for (const std::string& s : stops)
+    if (s.empty()) throw bad_field("stop", "stop sequences must not be empty");
+  return stops;
+}
+
+std::vector<TokenId> parse_ids(const json& array) {
+  std::vector<TokenId> ids;
+  for (const json& t : array) {
+    if (!t.is_number_integer()) throw bad_field("prompt", "expected a string, or an array of token ids");
+    const auto id = t.get<std::int64_t>();
+    if (id < 0 || id > INT32_MAX) throw bad_field("prompt", "token id " + std::to_string(id) + " is out of range");
+    ids.push_back(static_cast<TokenId>(id));
+  }
+  return ids;
+}
+
+// prompt: a string, or an array of one string, or token ids (flat, or an array of one array).
+void parse_prompt(const json& body, CompletionRequest& r) {
+  const json* v = field(body, "prompt");
+  if (!v) throw ApiError(400, "'prompt' is required", "prompt");
+  if (v->is_string()) {
+    r.prompt = v->get<std::string>();
+    return;
+  }
+  if (!v->is_array()) throw bad_field("prompt", "expected a string, or an array of token ids");
+  if (v->size() == 1 && (*v)[0].is_string()) {
+    r.prompt = (*v)[0].get<std::string>();
+    return;
+  }
+  if (!v->empty() && (*v)[0].is_array()) {
+    if (v->size() != 1) throw unsupported("prompt", "more than one prompt per request");
+    r.prompt_ids = parse_ids((*v)[0]);
+    return;
+  }
+  if (!v->empty() && (*v)[0].is_string()) throw unsupported("prompt", "more than one prompt per request");
+  r.prompt_ids = parse_ids(*v);
+}
+
+std::string message_content(const json& m, std::size_t index, bool may_be_null) {
+  const std::string where = "messages[" + std::to_string(index) + "].content";
+  const auto it = m.find("content");
+  if (it == m.end() || it->is_null()) {
+    if (may_be_null) return {};
+    throw ApiError(400, "'" + where + "' is required", where);
+  }
+  if (it->is_string()) return it->get<std::string>();
+  if (!it->is_array()) throw bad_field(where, "expected a string or an array of text parts");
+  // An array of content parts: only text parts can be fed to a text model.
+  std::string text;
+  for (const json& part : *it) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+      throw unsupported(where, "content other than text parts");
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+void parse_messages(const json& body, CompletionRequest& r) {
+  const json* v = field(body, "messages");
+  if (!v) throw ApiError(400, "'messages' is required", "messages");
+  if (!v->is_array() || v->empty()) throw bad_field("messages", "expected a non-empty array of messages");
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    const json& m = (*v)[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) throw bad_field(where, "expected an object");
+    const auto role = m.find("role");
+    if (role == m.end() || !role->is_string()) throw bad_field(where + ".role", "expected a string");
+    std::string name = role->get<std::string>();
+    if (name == "developer") name = "system";
+    if (name != "system" && name != "user" && name != "assistant") {
+      if (name == "tool" || name == "function") throw unsupported(where + ".role", "tool calling");
+      throw bad_field(where + ".role", "unknown role '" + name + "'");
+    }
+    if (name == "assistant" && m.contains("tool_calls") && !m["tool_calls"].is_null())
+      throw unsupported(where + ".tool_calls", "tool calling");
+    r.messages.push_back({name, message_content(m, i, name == "assistant")});
+  }
+  if (r.messages.back().role != "user")
+    throw bad_field("messages", "the last message must be the user's (the reply is generated for it)");
+}
+
+}  // namespace
+
+std::string error_body(const ApiError& e) {
+  return dump({{"error",
+                {{"message", e.what()}, {"type", e.type}, {"param", null_if_empty(e.param)},
+                 {"code", null_if_empty(e.code)}}}});
+}
+
+CompletionRequest parse_completion_request(std::string_view text, Endpoint endpoint) {
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded())
+    throw ApiError(400, "the request body is not valid JSON", {}, "invalid_json");
+  if (!body.is_object()) throw ApiError(400, "the request body must be a JSON object", {}, "invalid_json");
+
+  CompletionRequest r;
+  r.endpoint = endpoint;
+  reject_unsupported(body, endpoint);
+  if (const json* v = field(body, "model")) {
+    if (!v->is_string()) throw bad_field("model", "expected a string");
+    r.model = v->get<std::string>();
+  }
+  if (endpoint == Endpoint::Completions)
+    parse_prompt(body, r);
+  else
+    parse_messages(body, r);
+
+  // max_completion_tokens is the chat API's newer name for max_tokens.
+  std::optional<std::int64_t> max_tokens = integer(body, "max_tokens");
+  if (endpoint == Endpoint::ChatCompletions && !max_tokens) {
+    max_tokens = integer(body, "max_completion_tokens");
+    if (max_tokens && *max_tokens < 1) throw bad_field("max_completion_tokens", "must be at least 1");
+  }
+  if (max_tokens) {
+    if (*max_tokens < 1) throw bad_field("max_tokens", "must be at least 1");
+    r.max_tokens = static_cast<int>(std::min<std::int64_t>(*max_tokens, INT32_MAX));
+  }
+  r.temperature = number_in(body, "temperature", 1.0f, 0.0, 2.0);
+  r.top_p = number_in(body, "top_p", 1.0f, 0.0, 1.0);
+  if (auto seed = integer(body, "seed")) r.seed = static_cast<std::uint64_t>(*seed);
+  r.stop = parse_stop(body);
+  r.stream = boolean(body, "stream", false);
+  if (const json* v = field(body, "stream_options")) {
+    if (!v->is_object()) throw bad_field("stream_options", "expected an object");
+    if (!r.stream) throw bad_field("stream_options", "is only allowed when 'stream' is true");
+    r.include_usage = boolean(*v, "include_usage", false);
+  }
+  return r;
+}
+
+std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& tokenizer, ChatTemplate tmpl) {
+  if (r.endpoint == Endpoint::Completions) {
+    if (!r.prompt_ids) return tokenizer.encode(r.prompt, /*bos=*/true, /*eos=*/false);
+    // Token ids are taken as given; an empty list still needs a first token to predict from.
+    std::vector<TokenId> ids = r.prompt_ids->empty() ? std::vector<TokenId>{kBosToken} : *r.prompt_ids;
+    for (TokenId id : ids)
+      if (id >= tokenizer.vocab_size())
+        throw ApiError(400,
+                       "'prompt': token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                           std::to_string(tokenizer.vocab_size() - 1) + ")",
+                       "prompt");
+    return ids;
+  }
+  // The system messages (wherever they are) form the system prompt of the first user turn.
+  std::string system;
+  for (const ChatMessage& m : r.messages) {
+    if (m.role != "system") continue;
+    if (!system.empty()) system += "\n";
+    system += m.content;
+  }
+  // An earlier reply ends with the token that ends a turn of this template, fed back as chat
+  // mode feeds it (ChatML's <|im_end|> when the vocabulary has it, else EOS).
+  const TokenId end_of_turn = chat_stop_tokens(tokenizer, tmpl).back();
+  std::vector<TokenId> ids;
+  bool first = true;
+  for (const ChatMessage& m : r.messages) {
+    if (m.role == "user") {
+      const std::vector<TokenId> turn = encode_user_turn(tokenizer, tmpl, system, m.content, first);
+      ids.insert(ids.end(), turn.begin(), turn.end());
+      first = false;
+    } else if (m.role == "assistant") {
+      const std::vector<TokenId> reply = tokenizer.encode(m.content, /*bos=*/false, /*eos=*/false);
+      ids.insert(ids.end(), reply.begin(), reply.end());
+      ids.push_back(end_of_turn);
+    }
+  }
+  return ids;
+}
+
+int resolve_max_tokens(const CompletionRequest& r, int prompt_tokens, int context) {
+  if (prompt_tokens >= context)
+    throw ApiError(400,
+                   "the prompt has " + std::to_string(prompt_tokens) + " tokens but the context holds " +
+                       std::to_string(context) + " (the reply needs at least one more)",
+                   r.endpoint == Endpoint::Completions ? "prompt" : "messages", "context_length_exceeded");
+  const int room = context - prompt_tokens;
+  if (!r.max_tokens) return room;
+  if (*r.max_tokens > room)
+    throw ApiError(400,
+                   "this model's context holds " + std::to_string(context) + " tokens, but " +
+                       std::to_string(prompt_tokens) + " prompt tokens + max_tokens " + std::to_string(*r.max_tokens) +
+                       " = " + std::to_string(prompt_tokens + static_cast<std::int64_t>(*r.max_tokens)),
+                   "max_tokens", "context_length_exceeded");
+  return *r.max_tokens;
+}
+
+// ---- responses ----
+
+namespace {
+
+json usage_json(const Usage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+}
+
+json envelope(const ResponseMeta& m, bool chunk) {
+  const bool chat = m.endpoint == Endpoint::ChatCompletions;
+  // Legacy completions use one object name for whole responses and stream chunks alike.
+  const char* object = chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+  return {{"id", m.id}, {"object", object}, {"created", m.created}, {"model", m.model}};
+}
+
+json finish(std::string_view reason) { return reason.empty() ? json(nullptr) : json(reason); }
+
+}  // namespace
+
+std::string completion_body(const ResponseMeta& m, std::string_view text, std::string_view finish_reason,
+                            const Usage& usage) {
+  json body = envelope(m, false);
+  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish(finish_reason)}};
+  if (m.endpoint == Endpoint::ChatCompletions)
+    choice["message"] = {{"role", "assistant"}, {"content", text}};
+  else
+    choice["text"] = text;
+  body["choices"] = json::array({choice});
+  body["usage"] = usage_json(usage);
+  return dump(body);
+}
+
+std::string stream_chunk(const ResponseMeta& m, std::string_view text, std::string_view finish_reason, bool first) {
+  json body = envelope(m, true);
+  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish(finish_reason)}};
+  if (m.endpoint == Endpoint::ChatCompletions) {
+    json delta = json::object();
+    if (first) delta["role"] = "assistant";
+    if (finish_reason.empty()) delta["content"] = text;
+    choice["delta"] = delta;
+  } else {
+    choice["text"] = text;
+  }
+  body["choices"] = json::array({choice});
+  if (m.include_usage) body["usage"] = nullptr;
+  return "data: " + dump(body) + "\n\n";
+}
+
+std::string stream_usage_chunk(const ResponseMeta& m, const Usage& usage) {
+  json body = envelope(m, true);
+  body["choices"] = json::array();
+  body["usage"] = usage_json(usage);
+  return "data: " + dump(body) + "\n\n";
+}
+
+std::string stream_error(const ApiError& e) { return "data: " + error_body(e) + "\n\n"; }
+
+std::string models_body(const std::string& model, std::int64_t created) {
+  return dump({{"object", "list"},
+               {"data", json::array({{{"id", model}, {"object", "model"}, {"created", created},
+                                      {"owned_by", "llama2-cpp"}}})}});
+}
+
+}  // namespace llama2::server

@@ -1,0 +1,254 @@
+#include "server/openai.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+namespace llama2::server {
+namespace {
+
+using nlohmann::json;
+
+CompletionRequest completion(const std::string& body) { return parse_completion_request(body, Endpoint::Completions); }
+CompletionRequest chat(const std::string& body) { return parse_completion_request(body, Endpoint::ChatCompletions); }
+
+// The ApiError a body gets, as "status param code".
+std::string rejection(const std::string& body, Endpoint endpoint = Endpoint::Completions) {
+  try {
+    parse_completion_request(body, endpoint);
+  } catch (const ApiError& e) {
+    return std::to_string(e.status) + " " + e.param + " " + e.code;
+  }
+  return "accepted";
+}
+
+TEST(OpenAiRequest, ParsesEveryField) {
+  const CompletionRequest r = completion(
+      R"({"model":"m","prompt":"Hi","max_tokens":7,"temperature":0,"top_p":0.5,"seed":-3,"stop":"\n",)"
+      R"("stream":true,"stream_options":{"include_usage":true},"user":"u","n":1,"some_new_field":[1]})");
+  EXPECT_EQ(r.model, "m");
+  EXPECT_EQ(r.prompt, "Hi");
+  EXPECT_EQ(r.max_tokens, 7);
+  EXPECT_EQ(r.temperature, 0.0f);
+  EXPECT_EQ(r.top_p, 0.5f);
+  EXPECT_EQ(r.seed, static_cast<std::uint64_t>(-3));
+  EXPECT_EQ(r.stop, std::vector<std::string>{"\n"});
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.include_usage);
+}
+
+TEST(OpenAiRequest, DefaultsAndNulls) {
+  const CompletionRequest r = completion(R"({"prompt":"x","max_tokens":null,"temperature":null,"stop":null})");
+  EXPECT_FALSE(r.max_tokens);
+  EXPECT_EQ(r.temperature, 1.0f);
+  EXPECT_EQ(r.top_p, 1.0f);
+  EXPECT_FALSE(r.seed);
+  EXPECT_TRUE(r.stop.empty());
+  EXPECT_FALSE(r.stream);
+}
+
+TEST(OpenAiRequest, PromptForms) {
+  EXPECT_EQ(completion(R"({"prompt":["one"]})").prompt, "one");
+  EXPECT_EQ(*completion(R"({"prompt":[1,5,9]})").prompt_ids, (std::vector<TokenId>{1, 5, 9}));
+  EXPECT_EQ(*completion(R"({"prompt":[[1,5]]})").prompt_ids, (std::vector<TokenId>{1, 5}));
+  EXPECT_EQ(rejection(R"({"prompt":["a","b"]})"), "400 prompt unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":[[1],[2]]})"), "400 prompt unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":[1,-2]})"), "400 prompt ");
+  EXPECT_EQ(rejection(R"({"prompt":[1,"a"]})"), "400 prompt ");
+  EXPECT_EQ(rejection(R"({"prompt":5})"), "400 prompt ");
+  EXPECT_EQ(rejection(R"({})"), "400 prompt ");
+}
+
+TEST(OpenAiRequest, MalformedBodies) {
+  EXPECT_EQ(rejection(""), "400  invalid_json");
+  EXPECT_EQ(rejection("{\"prompt\":"), "400  invalid_json");
+  EXPECT_EQ(rejection("[]"), "400  invalid_json");
+  EXPECT_EQ(rejection("\"text\""), "400  invalid_json");
+}
+
+TEST(OpenAiRequest, WrongTypesNameTheField) {
+  EXPECT_EQ(rejection(R"({"prompt":"x","max_tokens":"5"})"), "400 max_tokens ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","max_tokens":5.5})"), "400 max_tokens ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","temperature":"hot"})"), "400 temperature ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","stream":"yes"})"), "400 stream ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","seed":1.5})"), "400 seed ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","stop":5})"), "400 stop ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","stop":["a",1]})"), "400 stop ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","model":3})"), "400 model ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","stream_options":{"include_usage":true}})"), "400 stream_options ");
+}
+
+TEST(OpenAiRequest, RangesAreChecked) {
+  EXPECT_EQ(rejection(R"({"prompt":"x","temperature":2.5})"), "400 temperature ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","temperature":-0.1})"), "400 temperature ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","top_p":1.5})"), "400 top_p ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","max_tokens":0})"), "400 max_tokens ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","stop":["a","b","c","d","e"]})"), "400 stop ");
+  EXPECT_EQ(rejection(R"({"prompt":"x","stop":""})"), "400 stop ");
+}
+
+TEST(OpenAiRequest, UnsupportedFeaturesAreRefusedNotIgnored) {
+  EXPECT_EQ(rejection(R"({"prompt":"x","n":2})"), "400 n unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":"x","best_of":3})"), "400 best_of unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":"x","logprobs":1})"), "400 logprobs unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":"x","echo":true})"), "400 echo unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":"x","suffix":"end"})"), "400 suffix unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":"x","logit_bias":{"5":10}})"), "400 logit_bias unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":"x","presence_penalty":0.5})"), "400 presence_penalty unsupported_parameter");
+  const std::string user = R"({"messages":[{"role":"user","content":"x"}],)";
+  const auto chat_rejection = [&](const std::string& extra) { return rejection(user + extra + "}", Endpoint::ChatCompletions); };
+  EXPECT_EQ(chat_rejection(R"("logprobs":true)"), "400 logprobs unsupported_parameter");
+  EXPECT_EQ(chat_rejection(R"("top_logprobs":2)"), "400 top_logprobs unsupported_parameter");
+  EXPECT_EQ(chat_rejection(R"("tools":[{"type":"function"}])"), "400 tools unsupported_parameter");
+  EXPECT_EQ(chat_rejection(R"("functions":[{}])"), "400 functions unsupported_parameter");
+  EXPECT_EQ(chat_rejection(R"("tool_choice":"required")"), "400 tool_choice unsupported_parameter");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_object"})"), "400 response_format unsupported_parameter");
+  // The values that mean "off" are fine.
+  EXPECT_EQ(rejection(R"({"prompt":"x","n":1,"best_of":1,"logprobs":null,"echo":false,"suffix":"",)"
+                      R"("logit_bias":{},"presence_penalty":0,"frequency_penalty":0})"),
+            "accepted");
+  EXPECT_EQ(chat_rejection(R"("logprobs":false,"tools":[],"tool_choice":"none","response_format":{"type":"text"})"),
+            "accepted");
+}
+
+TEST(OpenAiRequest, ChatMessages) {
+  const CompletionRequest r = chat(
+      R"({"messages":[{"role":"developer","content":"Be kind."},{"role":"user","content":[{"type":"text","text":"He"},)"
+      R"({"type":"text","text":"llo"}]},{"role":"assistant","content":null},{"role":"user","content":"Bye"}],)"
+      R"("max_completion_tokens":9})");
+  ASSERT_EQ(r.messages.size(), 4u);
+  EXPECT_EQ(r.messages[0].role, "system");
+  EXPECT_EQ(r.messages[1].content, "Hello");
+  EXPECT_EQ(r.messages[2].content, "");
+  EXPECT_EQ(r.max_tokens, 9);
+  const auto bad = [](const std::string& messages) {
+    return rejection(R"({"messages":)" + messages + "}", Endpoint::ChatCompletions);
+  };
+  EXPECT_EQ(bad("[]"), "400 messages ");
+  EXPECT_EQ(bad(R"("hi")"), "400 messages ");
+  EXPECT_EQ(bad(R"([{"role":"user","content":"a"},{"role":"assistant","content":"b"}])"), "400 messages ");
+  EXPECT_EQ(bad(R"([{"role":"wizard","content":"a"}])"), "400 messages[0].role ");
+  EXPECT_EQ(bad(R"([{"role":"tool","content":"a"}])"), "400 messages[0].role unsupported_parameter");
+  EXPECT_EQ(bad(R"([{"role":"user"}])"), "400 messages[0].content ");
+  EXPECT_EQ(bad(R"([{"role":"user","content":[{"type":"image_url","image_url":{}}]}])"),
+            "400 messages[0].content unsupported_parameter");
+  EXPECT_EQ(rejection(R"({"prompt":"x"})", Endpoint::ChatCompletions), "400 messages ");
+}
+
+TEST(OpenAiRequest, MaxTokensAgainstTheContext) {
+  CompletionRequest r = completion(R"({"prompt":"x"})");
+  EXPECT_EQ(resolve_max_tokens(r, 10, 64), 54);  // the rest of the context by default
+  r.max_tokens = 54;
+  EXPECT_EQ(resolve_max_tokens(r, 10, 64), 54);
+  r.max_tokens = 55;
+  try {
+    resolve_max_tokens(r, 10, 64);
+    FAIL() << "accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.code, "context_length_exceeded");
+    EXPECT_EQ(e.param, "max_tokens");
+  }
+  EXPECT_THROW(resolve_max_tokens(r, 64, 64), ApiError);  // no room for even one token
+}
+
+TEST(OpenAiRequest, PromptTokensFollowTheChatTemplate) {
+  const Tokenizer tok = Tokenizer::load(testing::data_path("models/tokenizer.bin"), 32000);
+  EXPECT_EQ(prompt_tokens(completion(R"({"prompt":"Hello"})"), tok, ChatTemplate::Llama2), tok.encode("Hello", true, false));
+  EXPECT_EQ(prompt_tokens(completion(R"({"prompt":[]})"), tok, ChatTemplate::Llama2), std::vector<TokenId>{kBosToken});
+  EXPECT_THROW(prompt_tokens(completion(R"({"prompt":[1,32000]})"), tok, ChatTemplate::Llama2), ApiError);
+
+  const CompletionRequest r = chat(
+      R"({"messages":[{"role":"system","content":"S"},{"role":"user","content":"A"},)"
+      R"({"role":"assistant","content":"B"},{"role":"user","content":"C"}]})");
+  std::vector<TokenId> expected = encode_user_turn(tok, ChatTemplate::Llama2, "S", "A", true);
+  for (TokenId t : tok.encode("B", false, false)) expected.push_back(t);
+  expected.push_back(kEosToken);
+  for (TokenId t : encode_user_turn(tok, ChatTemplate::Llama2, "S", "C", false)) expected.push_back(t);
+  EXPECT_EQ(prompt_tokens(r, tok, ChatTemplate::Llama2), expected);
+}
+
+// ---- responses ----
+
+ResponseMeta meta(Endpoint e, bool usage = false) { return {e, "id-1", 1700000000, "stories", usage}; }
+
+json event_json(const std::string& event) {
+  EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+  EXPECT_EQ(event.substr(event.size() - 2), "\n\n");
+  return json::parse(event.substr(6, event.size() - 8));
+}
+
+TEST(OpenAiResponse, CompletionBody) {
+  const json j = json::parse(completion_body(meta(Endpoint::Completions), "Once", "length", {3, 4}));
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["id"], "id-1");
+  EXPECT_EQ(j["model"], "stories");
+  EXPECT_EQ(j["created"], 1700000000);
+  EXPECT_EQ(j["choices"][0]["text"], "Once");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(j["choices"][0]["index"], 0);
+  EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(j["usage"], json({{"prompt_tokens", 3}, {"completion_tokens", 4}, {"total_tokens", 7}}));
+
+  const json c = json::parse(completion_body(meta(Endpoint::ChatCompletions), "Hi", "stop", {1, 1}));
+  EXPECT_EQ(c["object"], "chat.completion");
+  EXPECT_EQ(c["choices"][0]["message"], json({{"role", "assistant"}, {"content", "Hi"}}));
+}
+
+TEST(OpenAiResponse, CompletionChunks) {
+  const json first = event_json(stream_chunk(meta(Endpoint::Completions), " upon", ""));
+  EXPECT_EQ(first["object"], "text_completion");
+  EXPECT_EQ(first["choices"][0]["text"], " upon");
+  EXPECT_TRUE(first["choices"][0]["finish_reason"].is_null());
+  EXPECT_FALSE(first.contains("usage"));
+  const json last = event_json(stream_chunk(meta(Endpoint::Completions), "", "stop"));
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(kStreamDone, "data: [DONE]\n\n");
+}
+
+TEST(OpenAiResponse, ChatChunks) {
+  const json role = event_json(stream_chunk(meta(Endpoint::ChatCompletions, true), "", "", /*first=*/true));
+  EXPECT_EQ(role["object"], "chat.completion.chunk");
+  EXPECT_EQ(role["choices"][0]["delta"], json({{"role", "assistant"}, {"content", ""}}));
+  EXPECT_TRUE(role.contains("usage") && role["usage"].is_null());  // include_usage: null until the end
+  const json piece = event_json(stream_chunk(meta(Endpoint::ChatCompletions), "Hi", ""));
+  EXPECT_EQ(piece["choices"][0]["delta"], json({{"content", "Hi"}}));
+  const json end = event_json(stream_chunk(meta(Endpoint::ChatCompletions), "", "length"));
+  EXPECT_EQ(end["choices"][0]["delta"], json::object());
+  EXPECT_EQ(end["choices"][0]["finish_reason"], "length");
+  const json usage = event_json(stream_usage_chunk(meta(Endpoint::ChatCompletions, true), {5, 6}));
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["total_tokens"], 11);
+}
+
+TEST(OpenAiResponse, InvalidUtf8BecomesReplacementCharacter) {
+  // A byte-fallback token can end mid-character; the response must still be valid JSON.
+  const json j = event_json(stream_chunk(meta(Endpoint::Completions), "a\xE2\x96", ""));
+  EXPECT_EQ(j["choices"][0]["text"], "a\xEF\xBF\xBD");
+}
+
+TEST(OpenAiResponse, ErrorBodies) {
+  const json e = json::parse(error_body(ApiError(400, "bad 'n'", "n", "unsupported_parameter")));
+  EXPECT_EQ(e["error"]["message"], "bad 'n'");
+  EXPECT_EQ(e["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(e["error"]["param"], "n");
+  EXPECT_EQ(e["error"]["code"], "unsupported_parameter");
+  const json bare = json::parse(error_body(ApiError(503, "busy", {}, {}, "server_error")));
+  EXPECT_TRUE(bare["error"]["param"].is_null());
+  EXPECT_TRUE(bare["error"]["code"].is_null());
+  EXPECT_EQ(bare["error"]["type"], "server_error");
+  EXPECT_EQ(stream_error(ApiError(500, "x")).rfind("data: {\"error\":", 0), 0u);
+}
+
+TEST(OpenAiResponse, Models) {
+  const json j = json::parse(models_body("stories", 5));
+  EXPECT_EQ(j["object"], "list");
+  EXPECT_EQ(j["data"][0]["id"], "stories");
+  EXPECT_EQ(j["data"][0]["object"], "model");
+}
+
+}  // namespace
+}  // namespace llama2::server

@@ -1,0 +1,365 @@
+#include "server/scheduler.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+#include "core/error.hpp"
+#include "core/thread_pool.hpp"
+#include "server/openai.hpp"
+#include "server/text_stream.hpp"
+#include "transformer/batch.hpp"
+#include "transformer/state.hpp"
+
+namespace llama2::server {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+}  // namespace
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Length: return "length";
+    case FinishReason::Cancelled: return "cancelled";
+    case FinishReason::Failed: return "failed";
+  }
+  return "failed";
+}
+
+// ---- RequestChannel ----
+
+RequestChannel::Update RequestChannel::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  cv_.wait_for(lock, timeout, [&] { return !pending_.empty() || finished_.has_value(); });
+  Update u;
+  u.text.swap(pending_);
+  u.finished = finished_;
+  return u;
+}
+
+GenerationStats RequestChannel::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+std::string RequestChannel::error() const {
+  std::lock_guard lock(mutex_);
+  return error_;
+}
+
+void RequestChannel::push(std::string_view text) {
+  if (text.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    pending_ += text;
+  }
+  cv_.notify_all();
+}
+
+void RequestChannel::finish(FinishReason reason, const GenerationStats& stats, std::string error) {
+  {
+    std::lock_guard lock(mutex_);
+    finished_ = reason;
+    stats_ = stats;
+    error_ = std::move(error);
+  }
+  cv_.notify_all();
+}
+
+// ---- the scheduler's state ----
+
+struct Scheduler::Job {
+  GenerationParams params;
+  std::shared_ptr<RequestChannel> channel;
+  Clock::time_point submitted;
+};
+
+struct Scheduler::Slot {
+  Slot(const Config& config, int context) : state(config, context) {}
+  State state;  // this slot's KV cache
+  std::unique_ptr<Job> job;  // null: the slot is free
+  std::optional<Sampler> sampler;
+  std::optional<TextStream> text;
+  std::uint64_t admitted = 0;  // admission order: earlier prompts are fed first
+  Position pos = 0;            // positions filled in the cache
+  TokenId last = 0;            // the token to feed next (decoding), or the last prompt token
+  int generated = 0;
+  Clock::time_point started, first_token;
+
+  bool prefilling() const { return pos < static_cast<Position>(job->params.prompt.size()); }
+};
+
+struct Scheduler::Compute {
+  Compute(const Config& config, int threads, int max_items)
+      : pool(threads), scratch(config, max_items), pad(config, 1) {}
+  ThreadPool pool;
+  BatchScratch scratch;
+  // A one-position cache for the padding item (see step()).
+  State pad;
+  std::vector<BatchItem> items;
+  std::vector<Slot*> rows;  // rows[i]: the slot whose logits are row i of `logits`
+  std::vector<float> logits;
+};
+
+Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokenizer, SchedulerOptions options,
+                     Metrics* metrics)
+    : model_(std::move(model)), tokenizer_(tokenizer), options_(options), metrics_(metrics) {
+  const Config& c = model_->config();
+  if (options_.parallel < 1) throw UsageError("--parallel must be at least 1");
+  if (options_.queue < 0) throw UsageError("--queue must be >= 0");
+  if (options_.context < 0 || options_.context > c.seq_len)
+    throw UsageError("--ctx must be in 1.." + std::to_string(c.seq_len) + " (the model's context)");
+  if (tokenizer.vocab_size() != c.vocab_size)
+    throw Error("the tokenizer has " + std::to_string(tokenizer.vocab_size()) + " tokens but the model " +
+                std::to_string(c.vocab_size));
+  context_ = options_.context == 0 ? c.seq_len : options_.context;
+  options_.max_batch_tokens = std::max(options_.max_batch_tokens, options_.parallel);
+  for (int i = 0; i < options_.parallel; ++i) slots_.push_back(std::make_unique<Slot>(c, context_));
+  compute_ = std::make_unique<Compute>(c, std::max(1, options_.threads), options_.max_batch_tokens + 1);
+  compute_->logits.resize(static_cast<std::size_t>(options_.parallel) * c.vocab_size);
+  seeds_.seed(std::random_device{}());
+  if (metrics_) metrics_->set_slots(options_.parallel);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<RequestChannel> Scheduler::submit(GenerationParams params) {
+  const int n_prompt = static_cast<int>(params.prompt.size());
+  if (n_prompt == 0) throw ApiError(400, "the prompt has no tokens", "prompt");
+  if (params.max_tokens < 1 || n_prompt + static_cast<std::int64_t>(params.max_tokens) > context_)
+    throw ApiError(400, "the prompt and max_tokens do not fit in the context of " + std::to_string(context_),
+                   "max_tokens", "context_length_exceeded");
+  for (TokenId t : params.prompt)
+    if (t < 0 || t >= model_->config().vocab_size)
+      throw ApiError(400, "prompt token id " + std::to_string(t) + " is outside the vocabulary", "prompt");
+  validate(params.sampling);
+
+  auto job = std::make_unique<Job>();
+  job->channel = std::make_shared<RequestChannel>();
+  job->submitted = Clock::now();
+  auto channel = job->channel;
+  {
+    std::lock_guard lock(mutex_);
+    if (draining_ || stop_) throw ApiError(503, "the server is shutting down", {}, "shutting_down", "server_error");
+    if (params.sampling.seed == 0) params.sampling.seed = seeds_() | 1;  // Sampler reads 0 as "the clock"
+    job->params = std::move(params);
+    // Requests whose clients left while queued do not count against the limit.
+    std::erase_if(queue_, [](const std::unique_ptr<Job>& j) { return j->channel->cancelled(); });
+    // A free slot takes the request at once, so only waiting requests count against --queue.
+    const int free_slots = parallel() - active_;
+    if (static_cast<int>(queue_.size()) - free_slots >= options_.queue)
+      throw ApiError(503, "the server is busy: " + std::to_string(options_.queue) + " requests are already waiting",
+                     {}, "queue_full", "server_error");
+    queue_.push_back(std::move(job));
+    if (metrics_) metrics_->set_queue_depth(static_cast<int>(queue_.size()));
+  }
+  wake_.notify_one();
+  return channel;
+}
+
+void Scheduler::drain() {
+  std::deque<std::unique_ptr<Job>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+    dropped.swap(queue_);
+    if (metrics_) metrics_->set_queue_depth(0);
+  }
+  for (auto& job : dropped) fail_job(*job, FinishReason::Cancelled, "the server is shutting down");
+  idle_.notify_all();
+}
+
+bool Scheduler::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return idle_.wait_for(lock, timeout, [&] { return queue_.empty() && active_ == 0; });
+}
+
+void Scheduler::cancel_all() {
+  drain();
+  {
+    std::lock_guard lock(mutex_);
+    cancel_running_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Scheduler::fail_job(Job& job, FinishReason reason, std::string error) {
+  GenerationStats stats;
+  stats.prompt_tokens = static_cast<int>(job.params.prompt.size());
+  job.channel->finish(reason, stats, std::move(error));
+}
+
+// ---- the scheduler thread ----
+
+void Scheduler::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || cancel_running_ || !queue_.empty() || active_ > 0; });
+      if (stop_) break;
+      admit_locked();
+    }
+    // Slots whose clients left (or everything, when shutting down) are freed before the pass.
+    bool cancel_running;
+    {
+      std::lock_guard lock(mutex_);
+      cancel_running = cancel_running_;
+    }
+    for (auto& slot : slots_)
+      if (slot->job && (cancel_running || slot->job->channel->cancelled()))
+        finish(*slot, FinishReason::Cancelled, cancel_running ? "the server is shutting down" : "");
+    if (cancel_running) {
+      std::lock_guard lock(mutex_);
+      cancel_running_ = false;
+      continue;
+    }
+    step();
+  }
+  for (auto& slot : slots_)
+    if (slot->job) finish(*slot, FinishReason::Cancelled, "the server is shutting down");
+  std::lock_guard lock(mutex_);
+  for (auto& job : queue_) fail_job(*job, FinishReason::Cancelled, "the server is shutting down");
+  queue_.clear();
+}
+
+void Scheduler::admit_locked() {
+  for (auto& slot : slots_) {
+    if (slot->job) continue;
+    while (!queue_.empty() && queue_.front()->channel->cancelled()) {
+      fail_job(*queue_.front(), FinishReason::Cancelled, {});
+      queue_.pop_front();
+    }
+    if (queue_.empty()) break;
+    slot->job = std::move(queue_.front());
+    queue_.pop_front();
+    const GenerationParams& p = slot->job->params;
+    slot->sampler.emplace(model_->config().vocab_size, p.sampling);
+    slot->text.emplace(p.stop);
+    slot->admitted = admissions_++;
+    slot->pos = 0;
+    slot->generated = 0;
+    slot->started = Clock::now();
+    ++active_;
+  }
+  if (metrics_) {
+    metrics_->set_queue_depth(static_cast<int>(queue_.size()));
+    metrics_->set_active_slots(active_);
+  }
+}
+
+void Scheduler::step() {
+  Compute& c = *compute_;
+  c.items.clear();
+  c.rows.clear();
+  // Decoding slots first, one token each: their latency is what streaming clients see.
+  for (auto& slot : slots_) {
+    if (!slot->job || slot->prefilling()) continue;
+    c.items.push_back({&slot->state, slot->last, slot->pos, true});
+    c.rows.push_back(slot.get());
+  }
+  const int decoding = static_cast<int>(c.items.size());
+  int sequences = decoding;
+  // Then prompts, oldest admission first, in chunks that fill the rest of the pass.
+  std::vector<Slot*> prefill;
+  for (auto& slot : slots_)
+    if (slot->job && slot->prefilling()) prefill.push_back(slot.get());
+  std::sort(prefill.begin(), prefill.end(), [](const Slot* a, const Slot* b) { return a->admitted < b->admitted; });
+  std::vector<std::pair<Slot*, int>> fed;  // prompt tokens each prefilling slot gets this pass
+  for (Slot* slot : prefill) {
+    const auto& prompt = slot->job->params.prompt;
+    const int room = options_.max_batch_tokens - static_cast<int>(c.items.size());
+    const int n = std::min(room, static_cast<int>(prompt.size()) - slot->pos);
+    if (n <= 0) break;
+    for (int j = 0; j < n; ++j) {
+      const Position pos = slot->pos + j;
+      const bool last = pos + 1 == static_cast<Position>(prompt.size());
+      c.items.push_back({&slot->state, prompt[pos], pos, last});
+      if (last) c.rows.push_back(slot);
+    }
+    fed.emplace_back(slot, n);
+    ++sequences;
+  }
+  if (c.items.empty()) return;
+  const int tokens = static_cast<int>(c.items.size());
+  // A batch of one would take the matrix-vector path, whose float sums run in another order
+  // than the batched GEMM's. Padding it to two keeps every sequence's arithmetic the same
+  // whatever else is in the batch, so a greedy reply does not depend on the server's load.
+  // (Memory-bound: the second row costs little next to reading the weights.)
+  if (c.items.size() == 1) c.items.push_back({&c.pad, 0, 0, false});
+
+  try {
+    forward_batch(*model_, c.items, c.scratch, c.pool, c.logits.data());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "scheduler: forward pass failed: %s\n", e.what());
+    for (auto& slot : slots_)
+      if (slot->job) finish(*slot, FinishReason::Failed, std::string("internal error: ") + e.what());
+    return;
+  }
+  if (metrics_) metrics_->observe_step(sequences, tokens);
+
+  // Advance the caches (each decoding slot fed one token: the first `decoding` rows), then
+  // sample: rows are in item order, which is the order of c.rows.
+  for (int r = 0; r < decoding; ++r) ++c.rows[r]->pos;
+  for (auto& [slot, n] : fed) slot->pos += n;
+  const int vocab = model_->config().vocab_size;
+  for (std::size_t r = 0; r < c.rows.size(); ++r) {
+    Slot& slot = *c.rows[r];
+    if (slot.generated == 0) slot.last = slot.job->params.prompt.back();
+    float* row = c.logits.data() + r * static_cast<std::size_t>(vocab);
+    accept_token(slot, slot.sampler->sample(std::span<float>(row, vocab)));
+  }
+}
+
+void Scheduler::accept_token(Slot& slot, TokenId token) {
+  const auto now = Clock::now();
+  if (slot.generated == 0) slot.first_token = now;
+  const auto& stop_tokens = slot.job->params.stop_tokens;
+  if (std::find(stop_tokens.begin(), stop_tokens.end(), token) != stop_tokens.end())
+    return finish(slot, FinishReason::Stop);
+  ++slot.generated;
+  const bool stopped = slot.text->append(tokenizer_.decode(slot.last, token));
+  slot.job->channel->push(slot.text->take_ready());
+  slot.last = token;
+  if (stopped) return finish(slot, FinishReason::Stop);
+  // The next pass would feed `token` at slot.pos: it must fit in the cache.
+  if (slot.generated >= slot.job->params.max_tokens || slot.pos >= context_) return finish(slot, FinishReason::Length);
+}
+
+void Scheduler::finish(Slot& slot, FinishReason reason, std::string error) {
+  const auto now = Clock::now();
+  Job& job = *slot.job;
+  GenerationStats stats;
+  stats.prompt_tokens = static_cast<int>(job.params.prompt.size());
+  stats.completion_tokens = slot.generated;
+  stats.queue_seconds = seconds_between(job.submitted, slot.started);
+  if (slot.first_token != Clock::time_point{})
+    stats.ttft_seconds = seconds_between(job.submitted, slot.first_token);
+  if (slot.generated > 1) {
+    const double s = seconds_between(slot.first_token, now);
+    if (s > 0) stats.tokens_per_second = (slot.generated - 1) / s;
+  }
+  if (reason == FinishReason::Stop || reason == FinishReason::Length) job.channel->push(slot.text->take_rest());
+  job.channel->finish(reason, stats, std::move(error));
+  if (metrics_) metrics_->count_generation(stats.prompt_tokens, stats.completion_tokens, stats.ttft_seconds);
+  slot.job.reset();
+  slot.first_token = {};
+  {
+    std::lock_guard lock(mutex_);
+    --active_;
+    if (metrics_) metrics_->set_active_slots(active_);
+  }
+  idle_.notify_all();
+}
+
+}  // namespace llama2::server

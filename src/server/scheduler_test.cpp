@@ -1,0 +1,192 @@
+#include "server/scheduler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "server/openai.hpp"
+#include "test_support.hpp"
+
+namespace llama2::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+// stories260K with the first 512 pieces of the Llama tokenizer (it has no tokenizer of its
+// own in ../shared): meaningless text, but real bytes in and out.
+struct Fixture {
+  std::shared_ptr<const Model> model = Model::load(testing::data_path("models/stories260K.bin"));
+  Tokenizer tokenizer = truncated_tokenizer(512);
+
+  static Tokenizer truncated_tokenizer(int n) {
+    std::ifstream f(testing::data_path("models/tokenizer.bin"), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::size_t off = 4;
+    for (int i = 0; i < n; ++i) {
+      std::int32_t len;
+      std::memcpy(&len, bytes.data() + off + 4, 4);
+      off += 8 + static_cast<std::size_t>(len);
+    }
+    return Tokenizer::parse(std::as_bytes(std::span(bytes.data(), off)), n, "tokenizer512");
+  }
+};
+
+const Fixture& fixture() {
+  static const Fixture f;
+  return f;
+}
+
+struct Reply {
+  std::string text;
+  FinishReason reason = FinishReason::Failed;
+  GenerationStats stats;
+};
+
+Reply collect(RequestChannel& channel) {
+  Reply r;
+  for (;;) {
+    auto u = channel.wait(100ms);
+    r.text += u.text;
+    if (u.finished) {
+      r.reason = *u.finished;
+      r.stats = channel.stats();
+      return r;
+    }
+  }
+}
+
+GenerationParams params(const std::string& prompt, int max_tokens, float temperature = 0, std::uint64_t seed = 0) {
+  GenerationParams p;
+  p.prompt = fixture().tokenizer.encode(prompt, true, false);
+  p.max_tokens = max_tokens;
+  p.sampling = {temperature, 0.9f, seed};
+  return p;
+}
+
+SchedulerOptions options(int parallel, int queue = 64) {
+  SchedulerOptions o;
+  o.parallel = parallel;
+  o.queue = queue;
+  o.context = 256;
+  o.threads = 2;
+  return o;
+}
+
+TEST(Scheduler, GreedyRepliesDoNotDependOnTheBatch) {
+  const std::vector<std::string> prompts = {"Once upon a time", "The dog", "Lily went to the park", "A", "Tom and Sam"};
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(3));
+  // Alone: one sequence per pass (the batch is padded, see Scheduler::step).
+  std::vector<std::string> lone;
+  for (const auto& p : prompts) lone.push_back(collect(*scheduler.submit(params(p, 60))).text);
+  // Together: 10 requests on 3 slots, so they join and leave at different positions, and
+  // prompts are fed in the same passes as other sequences' tokens.
+  std::vector<std::shared_ptr<RequestChannel>> channels;
+  for (int i = 0; i < 10; ++i) channels.push_back(scheduler.submit(params(prompts[i % prompts.size()], 60)));
+  for (int i = 0; i < 10; ++i) {
+    const Reply r = collect(*channels[i]);
+    EXPECT_EQ(r.text, lone[i % prompts.size()]) << "request " << i;
+    EXPECT_EQ(r.reason, r.stats.completion_tokens == 60 ? FinishReason::Length : FinishReason::Stop);
+  }
+}
+
+TEST(Scheduler, SeededSamplingRepeatsUnderLoad) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(4));
+  const std::string alone = collect(*scheduler.submit(params("Once upon a time", 40, 1.0f, 1234))).text;
+  std::vector<std::shared_ptr<RequestChannel>> channels;
+  for (int i = 0; i < 6; ++i) channels.push_back(scheduler.submit(params("Once upon a time", 40, 1.0f, 1234 + i % 2)));
+  for (int i = 0; i < 6; i += 2) EXPECT_EQ(collect(*channels[i]).text, alone);
+}
+
+TEST(Scheduler, MaxTokensEndsWithLength) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
+  const Reply r = collect(*scheduler.submit(params("Once upon a time", 7)));
+  EXPECT_EQ(r.reason, FinishReason::Length);
+  EXPECT_EQ(r.stats.completion_tokens, 7);
+  EXPECT_EQ(r.stats.prompt_tokens, static_cast<int>(params("Once upon a time", 1).prompt.size()));
+  EXPECT_GT(r.stats.ttft_seconds, 0.0);
+}
+
+TEST(Scheduler, StopSequenceEndsTheReply) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
+  const std::string full = collect(*scheduler.submit(params("Once upon a time", 30))).text;
+  ASSERT_GT(full.size(), 12u);
+  GenerationParams p = params("Once upon a time", 30);
+  p.stop = {full.substr(10, 2)};
+  const Reply r = collect(*scheduler.submit(p));
+  EXPECT_EQ(r.reason, FinishReason::Stop);
+  EXPECT_EQ(r.text, full.substr(0, full.find(p.stop[0])));
+}
+
+TEST(Scheduler, CancelFreesTheSlot) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(1));
+  auto channel = scheduler.submit(params("Once upon a time", 240));
+  while (channel->wait(100ms).text.empty()) {
+  }
+  channel->cancel();
+  const Reply r = collect(*channel);
+  EXPECT_EQ(r.reason, FinishReason::Cancelled);
+  EXPECT_LT(r.stats.completion_tokens, 240);
+  EXPECT_TRUE(scheduler.wait_idle(5s));
+  // The slot serves the next request.
+  EXPECT_EQ(collect(*scheduler.submit(params("The dog", 5))).reason, FinishReason::Length);
+}
+
+TEST(Scheduler, FullQueueIsRefusedWith503) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(1, /*queue=*/1));
+  auto running = scheduler.submit(params("Once upon a time", 240));
+  auto waiting = scheduler.submit(params("The dog", 5));
+  try {
+    scheduler.submit(params("A", 5));
+    FAIL() << "a third request fit in one slot and a queue of one";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 503);
+    EXPECT_EQ(e.code, "queue_full");
+  }
+  EXPECT_EQ(collect(*waiting).reason, FinishReason::Length);  // the queued one still runs
+  collect(*running);
+}
+
+TEST(Scheduler, ContextIsEnforced) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(1));
+  EXPECT_EQ(scheduler.context(), 256);
+  GenerationParams p = params("Once upon a time", 1);
+  p.max_tokens = 257 - static_cast<int>(p.prompt.size());
+  EXPECT_THROW(scheduler.submit(p), ApiError);
+  p.max_tokens -= 1;  // exactly fills the context
+  EXPECT_NE(collect(*scheduler.submit(p)).reason, FinishReason::Failed);
+  EXPECT_THROW(scheduler.submit(GenerationParams{}), ApiError);  // no prompt
+}
+
+TEST(Scheduler, DrainRefusesNewAndCancelsQueued) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(1));
+  auto running = scheduler.submit(params("Once upon a time", 200));
+  auto queued = scheduler.submit(params("The dog", 5));
+  scheduler.drain();
+  try {
+    scheduler.submit(params("A", 5));
+    FAIL() << "accepted while draining";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 503);
+  }
+  const Reply q = collect(*queued);
+  // The queued request was either cancelled by the drain or (if the first ended first) ran.
+  EXPECT_TRUE(q.reason == FinishReason::Cancelled || q.reason == FinishReason::Length);
+  EXPECT_NE(collect(*running).reason, FinishReason::Failed);
+  EXPECT_TRUE(scheduler.wait_idle(5s));
+}
+
+TEST(Scheduler, DestructionCancelsWhatIsRunning) {
+  std::shared_ptr<RequestChannel> channel;
+  {
+    Scheduler scheduler(fixture().model, fixture().tokenizer, options(1));
+    channel = scheduler.submit(params("Once upon a time", 240));
+  }
+  const Reply r = collect(*channel);
+  EXPECT_TRUE(r.reason == FinishReason::Cancelled || r.reason == FinishReason::Length);
+}
+
+}  // namespace
+}  // namespace llama2::server

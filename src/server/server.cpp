@@ -1,0 +1,350 @@
+#include "server/server.hpp"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "core/error.hpp"
+#include "server/chat_page.hpp"
+#include "server/openai.hpp"
+
+namespace llama2::server {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+const char* endpoint_label(Endpoint e) { return e == Endpoint::Completions ? "completions" : "chat"; }
+
+// Compares without an early exit, so response timing does not reveal how much of a guessed
+// key was right.
+bool same_key(const std::string& given, const std::string& key) {
+  if (given.size() != key.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i]);
+  return diff == 0;
+}
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status;
+  res.set_content(error_body(e), kJson);
+}
+
+// httplib listens with a backlog of 5 connections: a burst of clients connecting at once
+// (32 load-test streams, a proxy opening its pool) would see dropped SYNs and a 1 s retry.
+// Linux lets listen() be called again on a listening socket to raise it.
+class HttpServer : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(Scheduler& scheduler, const Tokenizer& tokenizer, Metrics& metrics, ServerOptions options)
+      : scheduler(scheduler), tokenizer(tokenizer), metrics(metrics), options(std::move(options)) {}
+
+  Scheduler& scheduler;
+  const Tokenizer& tokenizer;
+  Metrics& metrics;
+  ServerOptions options;
+  HttpServer http;
+  std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};  // generation requests whose response is not yet complete
+  std::mutex id_mutex;
+  std::mt19937_64 id_rng{std::random_device{}()};
+
+  void install_routes();
+  void handle_generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
+  void stream(httplib::Response& res, std::shared_ptr<RequestChannel> channel, ResponseMeta meta,
+              Clock::time_point start);
+  std::string new_id(Endpoint endpoint);
+  void log_request(const std::string& id, Endpoint endpoint, int status, const GenerationStats* stats,
+                   const char* finish, double total_ms, const std::string& error = {});
+};
+
+std::string Server::Impl::new_id(Endpoint endpoint) {
+  std::lock_guard lock(id_mutex);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id_rng()));
+  return std::string(endpoint == Endpoint::Completions ? "cmpl-" : "chatcmpl-") + buf;
+}
+
+// The one line per request that operators read: who, how much, how fast.
+void Server::Impl::log_request(const std::string& id, Endpoint endpoint, int status, const GenerationStats* s,
+                               const char* finish, double total_ms, const std::string& error) {
+  metrics.count_request(endpoint_label(endpoint), status);
+  if (s) {
+    std::fprintf(stderr,
+                 "request %s %s status=%d prompt_tokens=%d generated_tokens=%d queue_ms=%.1f ttft_ms=%.1f "
+                 "tok/s=%.1f finish=%s total_ms=%.1f\n",
+                 id.c_str(), endpoint_label(endpoint), status, s->prompt_tokens, s->completion_tokens,
+                 s->queue_seconds * 1e3, s->ttft_seconds * 1e3, s->tokens_per_second, finish, total_ms);
+  } else {
+    std::fprintf(stderr, "request %s %s status=%d error=\"%s\" total_ms=%.1f\n", id.c_str(), endpoint_label(endpoint),
+                 status, error.c_str(), total_ms);
+  }
+}
+
+void Server::Impl::handle_generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
+  const auto start = Clock::now();
+  const std::string id = new_id(endpoint);
+  std::shared_ptr<RequestChannel> channel;
+  CompletionRequest request;
+  try {
+    if (draining) throw ApiError(503, "the server is shutting down", {}, "shutting_down", "server_error");
+    request = parse_completion_request(req.body, endpoint);
+    GenerationParams params;
+    params.prompt = prompt_tokens(request, tokenizer, options.chat_template);
+    params.max_tokens = resolve_max_tokens(request, static_cast<int>(params.prompt.size()), scheduler.context());
+    params.sampling.temperature = request.temperature;
+    params.sampling.topp = request.top_p;
+    // The Sampler reads seed 0 as "from the clock"; a client's seed 0 must repeat like any other.
+    if (request.seed) params.sampling.seed = *request.seed == 0 ? 0x5eed5eed5eed5eedull : *request.seed;
+    params.stop = request.stop;
+    if (endpoint == Endpoint::ChatCompletions) {
+      // The template's end of turn; a BOS would start a new story, never part of a reply.
+      params.stop_tokens = chat_stop_tokens(tokenizer, options.chat_template);
+      params.stop_tokens.push_back(kBosToken);
+    }
+    channel = scheduler.submit(std::move(params));
+  } catch (const ApiError& e) {
+    send_error(res, e);
+    log_request(id, endpoint, e.status, nullptr, nullptr, ms_since(start), e.what());
+    return;
+  }
+
+  ResponseMeta meta;
+  meta.endpoint = endpoint;
+  meta.id = id;
+  meta.created = static_cast<std::int64_t>(std::time(nullptr));
+  meta.model = options.model_name;
+  meta.include_usage = request.include_usage;
+  if (request.stream) return stream(res, std::move(channel), std::move(meta), start);
+
+  // Whole response: collect the text. (A client that leaves now is not noticed until the
+  // reply is done: httplib offers no way to watch the socket while the handler runs.)
+  ++in_flight;
+  std::string text;
+  std::optional<FinishReason> finished;
+  while (!finished) {
+    auto u = channel->wait(std::chrono::seconds(1));
+    text += u.text;
+    finished = u.finished;
+  }
+  const GenerationStats stats = channel->stats();
+  if (*finished == FinishReason::Stop || *finished == FinishReason::Length) {
+    res.set_content(completion_body(meta, text, finish_reason_name(*finished), {stats.prompt_tokens, stats.completion_tokens}),
+                    kJson);
+    log_request(id, endpoint, 200, &stats, finish_reason_name(*finished), ms_since(start));
+  } else {
+    const bool failed = *finished == FinishReason::Failed;
+    const ApiError e(failed ? 500 : 503, channel->error().empty() ? "the request was cancelled" : channel->error(), {},
+                     failed ? "internal_error" : "cancelled", "server_error");
+    send_error(res, e);
+    log_request(id, endpoint, e.status, &stats, finish_reason_name(*finished), ms_since(start));
+  }
+  --in_flight;
+}
+
+// Server-sent events: httplib calls the provider again and again on this request's thread
+// until it reports the end; each call waits for the next text from the scheduler.
+void Server::Impl::stream(httplib::Response& res, std::shared_ptr<RequestChannel> channel, ResponseMeta meta,
+                          Clock::time_point start) {
+  struct StreamState {
+    std::shared_ptr<RequestChannel> channel;
+    ResponseMeta meta;
+    Clock::time_point start, last_write;
+    bool sent_role = false;
+    bool done = false;
+    std::optional<FinishReason> finished;
+  };
+  auto st = std::make_shared<StreamState>();
+  st->channel = std::move(channel);
+  st->meta = std::move(meta);
+  st->start = start;
+  st->last_write = Clock::now();
+  ++in_flight;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");  // nginx: pass events on as they come
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [st](std::size_t, httplib::DataSink& sink) {
+        // A failed write means the client is gone: cancel, which frees the slot.
+        auto write = [&](const std::string& s) {
+          st->last_write = Clock::now();
+          if (sink.write(s.data(), s.size())) return true;
+          st->channel->cancel();
+          return false;
+        };
+        if (!st->sent_role && st->meta.endpoint == Endpoint::ChatCompletions) {
+          st->sent_role = true;  // the chat API's first chunk carries the role
+          if (!write(stream_chunk(st->meta, "", "", /*first=*/true))) return false;
+        }
+        auto u = st->channel->wait(std::chrono::milliseconds(500));
+        if (!u.text.empty() && !write(stream_chunk(st->meta, u.text, ""))) return false;
+        if (u.finished) {
+          st->finished = u.finished;
+          if (*u.finished == FinishReason::Stop || *u.finished == FinishReason::Length) {
+            if (!write(stream_chunk(st->meta, "", finish_reason_name(*u.finished)))) return false;
+            const GenerationStats s = st->channel->stats();
+            if (st->meta.include_usage && !write(stream_usage_chunk(st->meta, {s.prompt_tokens, s.completion_tokens})))
+              return false;
+          } else {
+            const bool failed = *u.finished == FinishReason::Failed;
+            const std::string msg = st->channel->error().empty() ? "the request was cancelled" : st->channel->error();
+            if (!write(stream_error(ApiError(failed ? 500 : 503, msg, {}, failed ? "internal_error" : "cancelled",
+                                             "server_error"))))
+              return false;
+          }
+          if (!write(std::string(kStreamDone))) return false;
+          st->done = true;
+          sink.done();
+          return true;
+        }
+        // Nothing for a while (queued behind others): an SSE comment keeps proxies from timing
+        // out, and its failing write is how a client that left while waiting is noticed.
+        if (Clock::now() - st->last_write > std::chrono::seconds(2) && !write(": waiting\n\n")) return false;
+        return true;
+      },
+      [this, st](bool) {
+        if (!st->done) {
+          st->channel->cancel();
+          // The scheduler notices before its next pass; wait for that, so the log line has
+          // the request's final numbers.
+          for (int i = 0; i < 50 && !st->finished; ++i) st->finished = st->channel->wait(std::chrono::milliseconds(100)).finished;
+        }
+        const GenerationStats s = st->channel->stats();
+        const int status = st->done ? 200 : 499;  // 499: the client closed the connection (nginx's code)
+        const char* finish = st->finished ? finish_reason_name(*st->finished) : "unknown";
+        log_request(st->meta.id, st->meta.endpoint, status, &s, finish, ms_since(st->start));
+        --in_flight;
+      });
+}
+
+void Server::Impl::install_routes() {
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) == 0 && same_key(auth.substr(prefix.size()), options.api_key))
+      return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, ApiError(401,
+                             auth.empty() ? "missing API key: send \"Authorization: Bearer <key>\""
+                                          : "incorrect API key provided",
+                             {}, "invalid_api_key"));
+    metrics.count_request("unauthorized", 401);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
+  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, Endpoint::Completions);
+  });
+  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_generation(req, res, Endpoint::ChatCompletions);
+  });
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(models_body(options.model_name, static_cast<std::int64_t>(std::time(nullptr))), kJson);
+  });
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    // 503 while shutting down, so a load balancer stops sending requests here.
+    if (draining) {
+      res.status = 503;
+      res.set_content(R"({"status":"shutting down"})", kJson);
+    } else {
+      res.set_content(R"({"status":"ok"})", kJson);
+    }
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics.render(), "text/plain; version=0.0.4");
+  });
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kChatPageHtml, "text/html; charset=utf-8");
+  });
+
+  // httplib's own refusals (413 for a body over --max-body, 404, ...) come without a body:
+  // give them OpenAI's error shape too. Responses that already have a body are left alone.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                      httplib::Response& res) {
+    if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message = "HTTP " + std::to_string(res.status);
+    std::string code;
+    if (res.status == 413) {
+      message = "the request body is larger than the limit of " + std::to_string(options.max_body) + " bytes";
+      code = "request_too_large";
+    } else if (res.status == 404) {
+      message = "no route for " + req.method + " " + req.path;
+      code = "not_found";
+    }
+    send_error(res, ApiError(res.status, message, {}, code));
+    metrics.count_request("other", res.status);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = std::string("internal error: ") + e.what();
+    } catch (...) {
+    }
+    send_error(res, ApiError(500, what, {}, "internal_error", "server_error"));
+  });
+}
+
+Server::Server(Scheduler& scheduler, const Tokenizer& tokenizer, Metrics& metrics, ServerOptions options)
+    : impl_(std::make_unique<Impl>(scheduler, tokenizer, metrics, std::move(options))) {
+  Impl& s = *impl_;
+  const int threads = s.options.http_threads > 0
+                          ? s.options.http_threads
+                          : scheduler.parallel() + scheduler.queue_limit() + 8;
+  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  s.http.set_payload_max_length(s.options.max_body);
+  // Idle keep-alive connections hold a worker; a short timeout also bounds how long
+  // shutdown waits for them.
+  s.http.set_keep_alive_timeout(3);
+  s.http.set_read_timeout(30, 0);
+  s.http.set_write_timeout(30, 0);
+  s.http.set_tcp_nodelay(true);  // each SSE event is small and should leave at once
+  s.install_routes();
+}
+
+Server::~Server() = default;
+
+int Server::bind() {
+  Impl& s = *impl_;
+  int port = s.options.port;
+  if (port == 0) {
+    port = s.http.bind_to_any_port(s.options.host);
+    if (port < 0) throw Error("cannot listen on " + s.options.host + " (any port)");
+  } else if (!s.http.bind_to_port(s.options.host, port)) {
+    throw Error("cannot listen on " + s.options.host + ":" + std::to_string(port) + " (in use, or not an address here)");
+  }
+  s.http.raise_backlog(1024);
+  return port;
+}
+
+void Server::run() { impl_->http.listen_after_bind(); }
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+  Impl& s = *impl_;
+  s.draining = true;
+  s.scheduler.drain();
+  if (!s.scheduler.wait_idle(grace)) s.scheduler.cancel_all();
+  s.scheduler.wait_idle(std::chrono::seconds(5));
+  // Let the handlers send what the scheduler has finished (the last chunks, [DONE]).
+  const auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (s.in_flight > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  s.http.stop();
+}
+
+}  // namespace llama2::server

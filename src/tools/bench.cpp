@@ -1,0 +1,148 @@
+#include "tools/bench.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+#include "core/error.hpp"
+#include "format/random_checkpoint.hpp"
+#include "sampling/sampler.hpp"
+#include "transformer/batch.hpp"
+#include "transformer/state.hpp"
+#include "transformer/transformer.hpp"
+
+namespace llama2::tools {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Feeds `prompt` from position 0 in batches; the last position's logits go to state.logits.
+void feed_prompt(const Model& model, State& state, std::span<const TokenId> prompt, int batch_size,
+                 ThreadPool& pool) {
+  const int n = static_cast<int>(prompt.size());
+  BatchScratch scratch(model.config(), std::max(1, std::min(n, batch_size)));
+  std::vector<BatchItem> items;
+  for (int pos = 0; pos < n; pos += batch_size) {
+    items.clear();
+    for (int p = pos; p < std::min(n, pos + batch_size); ++p) items.push_back({&state, prompt[p], p, p == n - 1});
+    forward_batch(model, items, scratch, pool, state.logits.data());
+  }
+}
+
+// The version 0 file size write_random_checkpoint produces for `c` with a shared classifier.
+std::uint64_t v0_file_bytes(const Config& c) {
+  const std::uint64_t L = c.n_layers, dim = c.dim, hidden = c.hidden_dim, kv = c.kv_dim();
+  const std::uint64_t floats = static_cast<std::uint64_t>(c.vocab_size) * dim + 2 * L * dim +
+                               L * (2 * dim * dim + 2 * kv * dim + 3 * dim * hidden) + dim +
+                               static_cast<std::uint64_t>(c.seq_len) * c.head_size();
+  return 7 * 4 + floats * 4;
+}
+}  // namespace
+
+Stats summarize(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  s.min = v.front();
+  s.max = v.back();
+  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(n);
+  if (n > 1) {
+    double sq = 0;
+    for (double x : v) sq += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(sq / static_cast<double>(n - 1));
+  }
+  return s;
+}
+
+std::uint64_t parameter_count(const Model& model) {
+  const Weights& w = model.weights();
+  std::uint64_t n = w.token_embedding.size() + w.rms_final.size();
+  for (const LayerWeights& l : w.layers) {
+    n += l.rms_att.size() + l.rms_ffn.size();
+    for (const Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w2, &l.w3}) n += t->size();
+  }
+  if (w.wcls.data != w.token_embedding.data) n += w.wcls.size();
+  return n;
+}
+
+double prompt_flops(const Config& c, int n_tokens) {
+  const double L = c.n_layers, dim = c.dim, kv = c.kv_dim(), hidden = c.hidden_dim, n = n_tokens;
+  const double matmul_per_token = 2 * L * (2 * dim * dim + 2 * kv * dim + 3 * dim * hidden);
+  const double attention = L * 4 * dim * n * (n + 1) / 2;  // sum over positions of 4*dim*(pos+1)
+  const double classifier = 2 * dim * c.vocab_size;
+  return n * matmul_per_token + attention + classifier;
+}
+
+std::vector<TokenId> bench_tokens(int n_tokens, int vocab_size) {
+  std::vector<TokenId> t(std::max(0, n_tokens));
+  // Ids 3.. avoid <unk>, BOS and EOS; the stride scatters them over the embedding table.
+  const int span = std::max(1, vocab_size - 3);
+  for (int i = 0; i < n_tokens; ++i) t[i] = static_cast<TokenId>(3 + (i * 7919LL + 11) % span);
+  if (vocab_size <= 3)
+    for (auto& x : t) x = 0;
+  return t;
+}
+
+double time_prompt(const Model& model, std::span<const TokenId> prompt, int batch_size, ThreadPool& pool) {
+  State state(model.config(), std::max<int>(1, static_cast<int>(prompt.size())));
+  const auto t0 = Clock::now();
+  feed_prompt(model, state, prompt, batch_size, pool);
+  return seconds_since(t0);
+}
+
+double time_generation(const Model& model, int n_tokens, ThreadPool& pool) {
+  State state(model.config(), std::max(1, n_tokens));
+  TokenId token = kBosToken;
+  const auto t0 = Clock::now();
+  for (int pos = 0; pos < n_tokens; ++pos) token = sample_argmax(forward(model, state, token, pos, pool));
+  return seconds_since(t0);
+}
+
+double time_to_first_token(const std::string& path, std::span<const TokenId> prompt, int context,
+                           ThreadPool& pool) {
+  const auto t0 = Clock::now();
+  const auto model = Model::load(path);
+  State state(model->config(), std::max<int>(context, static_cast<int>(prompt.size())));
+  feed_prompt(*model, state, prompt, kDefaultBatchSize, pool);
+  const TokenId first = sample_argmax(state.logits);
+  const double seconds = seconds_since(t0);
+  if (first < 0) throw Error("no first token");  // keeps the pick from being optimised away
+  return seconds;
+}
+
+std::string default_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/llama2-cpp";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/llama2-cpp";
+  return ".llama2-cpp-cache";
+}
+
+std::string shape_checkpoint(const std::string& shape, const std::string& cache_dir) {
+  const Config c = published_shape(shape);
+  namespace fs = std::filesystem;
+  const fs::path path = fs::path(cache_dir) / ("stories" + shape + "-random-v0.bin");
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == v0_file_bytes(c)) return path.string();
+  fs::create_directories(cache_dir, ec);
+  if (ec) throw Error("cannot create the cache folder '" + cache_dir + "': " + ec.message());
+  // Written under a temporary name, then renamed: a concurrent or interrupted run never sees
+  // (or leaves) a half-written file under the final name.
+  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  write_random_checkpoint(tmp.string(), c, /*shared_classifier=*/true, /*seed=*/20240101);
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error("cannot write '" + path.string() + "'");
+  }
+  return path.string();
+}
+
+}  // namespace llama2::tools

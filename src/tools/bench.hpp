@@ -1,0 +1,55 @@
+// Whole-model benchmarks behind `llama2 bench` (in the spirit of llama.cpp's llama-bench):
+// prompt processing (ppN: N prompt tokens through forward_batch) and token generation (tgN:
+// N tokens one at a time), each compared with its roofline (see machine.hpp).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "core/types.hpp"
+#include "model/model.hpp"
+
+namespace llama2::tools {
+
+// Summary of repeated measurements.
+struct Stats {
+  double median = 0, mean = 0, stddev = 0, min = 0, max = 0;  // stddev: sample (n - 1)
+};
+Stats summarize(std::vector<double> values);
+
+// Weights of the model in parameters (the classifier counted once when it is shared).
+std::uint64_t parameter_count(const Model& model);
+
+// FLOPs to process a prompt of `n_tokens` positions from position 0, with logits for the last
+// position only: 2 per weight of every layer's matrices per token, attention's
+// 4 * dim * (pos + 1) per layer and position (scores, then the weighted sum of values), and the
+// classifier once.
+double prompt_flops(const Config& config, int n_tokens);
+
+// Deterministic token ids for a synthetic prompt (no BOS or EOS among them).
+std::vector<TokenId> bench_tokens(int n_tokens, int vocab_size);
+
+// Seconds to run `prompt` from position 0 through forward_batch, `batch_size` positions per
+// call, logits for the last position only (what feeding a prompt costs).
+double time_prompt(const Model& model, std::span<const TokenId> prompt, int batch_size, ThreadPool& pool);
+
+// Seconds to generate `n_tokens` greedily one at a time from BOS at position 0 (forward() and
+// argmax per token, as in generation).
+double time_generation(const Model& model, int n_tokens, ThreadPool& pool);
+
+// Time to first token of a fresh process's work with a warm page cache: load (map) the model,
+// allocate a State for `context` positions, feed `prompt` and pick the first token. Seconds.
+double time_to_first_token(const std::string& path, std::span<const TokenId> prompt, int context,
+                           ThreadPool& pool);
+
+// Path of a deterministic random-weight version 0 checkpoint with the shape of a published
+// model ("15M", "42M", "110M"), written into `cache_dir` on first use and reused afterwards
+// when its size is right. The classifier is shared, as in the published models.
+std::string shape_checkpoint(const std::string& shape, const std::string& cache_dir);
+
+// $XDG_CACHE_HOME/llama2-cpp, else $HOME/.cache/llama2-cpp, else ./.llama2-cpp-cache.
+std::string default_cache_dir();
+
+}  // namespace llama2::tools

@@ -1,0 +1,78 @@
+// `llama2 bench` end to end on stories260K (the published shapes are too slow for a test).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "test_support.hpp"
+
+namespace llama2 {
+namespace {
+
+using testing::data_path;
+using testing::quote;
+using testing::run_cli;
+
+TEST(BenchCli, JsonHasEveryTestWithPositiveNumbers) {
+  const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
+                         " -p 8 -n 8 -r 2 -t 1,2 --ttft 4 --membw-mib 32 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+
+  const auto& machine = j.at("machine");
+  EXPECT_FALSE(machine.at("cpu").get<std::string>().empty());
+  EXPECT_FALSE(machine.at("simd_target").get<std::string>().empty());
+  ASSERT_EQ(machine.at("per_thread_count").size(), 2u);
+  for (const auto& m : machine.at("per_thread_count")) {
+    EXPECT_GT(m.at("read_bandwidth_bytes_per_s").get<double>(), 0);
+    EXPECT_GT(m.at("peak_flops").get<double>(), 0);
+  }
+
+  std::set<std::pair<int, std::string>> seen;
+  for (const auto& row : j.at("results")) {
+    SCOPED_TRACE(row.dump());
+    EXPECT_EQ(row.at("model"), "stories260K");
+    EXPECT_GT(row.at("params").get<double>(), 200000);
+    EXPECT_GT(row.at("file_bytes").get<double>(), 0);
+    EXPECT_EQ(row.at("repetitions"), 2);
+    ASSERT_EQ(row.at("samples_seconds").size(), 2u);
+    for (const auto& s : row.at("samples_seconds")) EXPECT_GT(s.get<double>(), 0);
+    const std::string test = row.at("test");
+    seen.emplace(row.at("threads").get<int>(), test);
+    if (test == "ttft4") {
+      EXPECT_GT(row.at("milliseconds").at("median").get<double>(), 0);
+      continue;
+    }
+    const auto& rate = row.at("tokens_per_second");
+    for (const char* k : {"median", "mean", "min", "max"}) EXPECT_GT(rate.at(k).get<double>(), 0) << k;
+    EXPECT_GE(rate.at("stddev").get<double>(), 0);
+    EXPECT_LE(rate.at("min").get<double>(), rate.at("max").get<double>());
+    EXPECT_GT(row.at("roofline_fraction").get<double>(), 0);
+    EXPECT_EQ(row.at("roofline"), test == "pp8" ? "flops" : "bandwidth");
+  }
+  const std::set<std::pair<int, std::string>> expected = {{1, "pp8"}, {1, "tg8"}, {1, "ttft4"},
+                                                          {2, "pp8"}, {2, "tg8"}, {2, "ttft4"}};
+  EXPECT_EQ(seen, expected);
+}
+
+TEST(BenchCli, MarkdownTableHasHeaderAndRows) {
+  const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
+                         " -p 4 -n 4 -r 1 -t 1 --membw-mib 16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("machine: "), std::string::npos);
+  EXPECT_NE(r.out.find("| model | params | size | threads | test | t/s |"), std::string::npos);
+  EXPECT_NE(r.out.find("| stories260K |"), std::string::npos);
+  EXPECT_NE(r.out.find("| pp4 |"), std::string::npos);
+  EXPECT_NE(r.out.find("| tg4 |"), std::string::npos);
+}
+
+TEST(BenchCli, RejectsMissingModelAndTooLongTests) {
+  EXPECT_EQ(run_cli("bench").exit_code, 2);
+  EXPECT_EQ(run_cli("bench --shape 7B").exit_code, 2);
+  const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) + " -p 4 -n 100000 --membw-mib 16");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("do not fit"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace llama2
