@@ -51,6 +51,12 @@ inline __m256 Scale(__m256i dot, float scale, __m256 acc) {
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale), acc);
 }
 
+// Weights stream from memory once per matvec, row after row, and a core spends about a third
+// of its time waiting for them (perf, stories42M's shape). Asking for the line 4 KB ahead of
+// the one being read, as the loop goes, gave 5-8 % more tokens per second (provisional, noisy
+// machine); prefetching a whole row up front gained nothing: the requests must be spread out.
+inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p) + 4096, _MM_HINT_T0); }
+
 // ---- One row of each type: sum_c W[r][c] x[c] ------------------------------------------------
 
 // Types of 32-value blocks (Q8_0, Q4_0, Q4_1): Block(b, acts, index, acc, min_sum) adds one block.
@@ -61,6 +67,7 @@ float RowBlocks32(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   const std::int64_t nb = n / kQK;
   std::int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
+    Prefetch(row + b * Fmt::kBytes);
     acc0 = Fmt::Block(row + b * Fmt::kBytes, a, b, acc0, min_sum);
     acc1 = Fmt::Block(row + (b + 1) * Fmt::kBytes, a, b + 1, acc1, min_sum);
   }
@@ -108,6 +115,7 @@ float RowK(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   float min_sum = 0.0f;
   for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
     const std::uint8_t* blk = row + sb * kBytes;
+    for (int line = 0; line < kBytes; line += 64) Prefetch(blk + line);
     const std::int64_t ab = sb * 8;  // first activation block
     const float d = F16(blk), dmin = F16(blk + 2);
     const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
@@ -145,6 +153,7 @@ float RowQ6K(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
     const std::uint8_t* blk = row + sb * 210;
+    for (int line = 0; line < 210; line += 64) Prefetch(blk + line);
     const std::int64_t ab = sb * 8;
     const float d = F16(blk + kQ6KD);
     const auto* sc = reinterpret_cast<const std::int8_t*>(blk + kQ6KScales);
@@ -204,8 +213,8 @@ float RowQ8Grouped64Avx512(const std::int8_t* q, const float* s, const Acts& a, 
   const std::int64_t groups = n / 64;
   std::int64_t g = 0;
   for (; g + 2 <= groups; g += 2) {
-    _mm_prefetch(reinterpret_cast<const char*>(q + g * 64 + LLAMA2_PF), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(q + g * 64 + 64 + LLAMA2_PF), _MM_HINT_T0);
+    Prefetch(q + g * 64);
+    Prefetch(q + g * 64 + 64);
     acc0 = Group64Avx512(q + g * 64, a.q + g * 64, s[g] * a.d[g], acc0);
     acc1 = Group64Avx512(q + (g + 1) * 64, a.q + (g + 1) * 64, s[g + 1] * a.d[g + 1], acc1);
   }
@@ -223,6 +232,7 @@ float RowQ8Grouped(const std::int8_t* q, const float* s, const Acts& a, std::int
   const std::int64_t groups = n / gs;
   std::int64_t g = 0;
   for (; g + 2 <= groups; g += 2) {
+    for (std::int64_t c = 0; c < 2 * gs; c += 64) Prefetch(q + g * gs + c);
     acc0 = Scale(GroupDot<kGroup>(q + g * gs, a.q + g * gs, gs), s[g] * a.d[g], acc0);
     acc1 = Scale(GroupDot<kGroup>(q + (g + 1) * gs, a.q + (g + 1) * gs, gs), s[g + 1] * a.d[g + 1], acc1);
   }
@@ -243,6 +253,7 @@ float RowHalf(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   std::int64_t c = 0;
   for (; c + 16 <= n; c += 16) {
+    Prefetch(row + 2 * c);
     acc0 = _mm256_fmadd_ps(Widen8<kBf16>(row + 2 * c), _mm256_loadu_ps(a.x + c), acc0);
     acc1 = _mm256_fmadd_ps(Widen8<kBf16>(row + 2 * c + 16), _mm256_loadu_ps(a.x + c + 8), acc1);
   }
