@@ -81,7 +81,7 @@ void BM_MatvecReference(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * m.t.bytes()));
 }
-BENCHMARK(BM_MatvecReference)->Args({288, 288})->Args({32000, 288})->Args({768, 2048});
+BENCHMARK(BM_MatvecReference)->Args({288, 288})->Args({32000, 288})->Args({768, 2048})->UseRealTime();
 
 // ---------------------------------------------------------------------------------------
 // Batched matmul (prompt processing). Args: rows, cols, tokens, threads.
@@ -128,7 +128,7 @@ void BM_MatmulReference(benchmark::State& state) {
   }
   set_flops(state, m.t, tokens);
 }
-BENCHMARK(BM_MatmulReference)->Args({768, 288, 64});
+BENCHMARK(BM_MatmulReference)->Args({768, 288, 64})->UseRealTime();
 
 // ---------------------------------------------------------------------------------------
 // Vector kernels at transformer sizes: fast vs reference.

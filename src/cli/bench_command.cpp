@@ -177,8 +177,8 @@ int bench_command(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> models;
   for (const auto& m : o.models) models.emplace_back(std::filesystem::path(m).stem().string(), m);
   for (const auto& s : o.shapes) {
-    if (!o.json) std::fprintf(stderr, "preparing random-weight stories%s in %s\n", s.c_str(), o.cache_dir.c_str());
     models.emplace_back("stories" + s + " (random)", tools::shape_checkpoint(s, o.cache_dir));
+    if (!o.json) std::fprintf(stderr, "random-weight stories%s: %s\n", s.c_str(), models.back().second.c_str());
   }
 
   // Every test must fit every model's context; checked before the slow measurements start.

@@ -153,7 +153,7 @@ int run_command(int argc, char** argv) {
   CLI::App app{
       "llama2: run a Llama-family model (llama2.c checkpoints or GGUF).\n"
       "Usage: llama2 <checkpoint> [options]   or   llama2 <command> --help\n"
-      "Commands: tokenize, convert"};
+      "Commands: tokenize, bench, quantize, convert, perplexity, serve"};
   app.name("llama2");
   RunOptions o;
   add_options(app, o);

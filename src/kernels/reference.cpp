@@ -1,27 +1,23 @@
 #include "kernels/reference.hpp"
 
 #include <cmath>
+#include <vector>
 
 namespace llama2::reference {
 
 void matvec(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t n = w.cols;
+  std::vector<float> dequantized(w.type == DType::F32 ? 0 : n);
   for (std::int64_t r = row_begin; r < row_end; ++r) {
+    const float* row = dequantized.data();
+    if (w.type == DType::F32)
+      row = w.f32() + r * n;
+    else  // any other type: its plain dequantization, then the fp32 sum
+      dequantize_row(w, r, dequantized.data());
     float sum = 0.0f;
-    if (w.type == DType::F32) {
-      const float* row = w.f32() + r * n;
-      for (std::int64_t c = 0; c < n; ++c) sum += row[c] * x[c];
-    } else {  // Q8_0: dequantize on the fly
-      const std::int8_t* row = w.i8() + r * n;
-      const float* s = w.scales + r * n / w.group_size;
-      for (std::int64_t c = 0; c < n; ++c) sum += row[c] * s[c / w.group_size] * x[c];
-    }
+    for (std::int64_t c = 0; c < n; ++c) sum += row[c] * x[c];
     y[r] = sum;
   }
-}
-
-void matmul(const Tensor& w, const float* x, float* y, int n_tokens) {
-  for (int t = 0; t < n_tokens; ++t) matvec(w, x + t * w.cols, y + t * w.rows, 0, w.rows);
 }
 
 float dot(const float* a, const float* b, int n) {

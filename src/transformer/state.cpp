@@ -1,5 +1,7 @@
 #include "transformer/state.hpp"
 
+#include <unistd.h>
+
 #include <string>
 
 #include "core/error.hpp"
@@ -11,8 +13,16 @@ State::State(const Config& c, int max_positions) : max_positions_(max_positions)
     throw Error("context of " + std::to_string(max_positions) + " positions is outside 1.." +
                 std::to_string(c.seq_len));
   const std::uint64_t cache = checked_mul(checked_mul(c.n_layers, max_positions, "KV cache"), kv_dim_, "KV cache");
-  if (cache > (std::uint64_t{1} << 34))  // 64 GiB of floats: more than any machine we run on
-    throw Error("KV cache of " + std::to_string(cache * 8 >> 20) + " MiB is too large; use fewer steps (-n)");
+  // Keys and values, 4 bytes each. Refuse what cannot fit in this machine's memory (a hostile
+  // header can ask for terabytes) rather than letting the zero-fill below thrash or OOM.
+  const std::uint64_t cache_bytes = checked_mul(cache, 8, "KV cache");
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  const std::uint64_t physical =
+      pages > 0 && page_size > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size)
+                                 : (std::uint64_t{1} << 40);
+  if (cache_bytes > physical / 2)
+    throw Error("KV cache of " + std::to_string(cache_bytes >> 20) + " MiB does not fit in memory (" +
+                std::to_string(physical >> 20) + " MiB); use fewer steps (-n)");
   x.resize(c.dim);
   xb.resize(c.dim);
   xb2.resize(c.dim);

@@ -32,7 +32,8 @@ struct Options {
   int port = 8080;
   std::string api_key;
   std::string clients = "32";
-  int requests = 0;  // per phase; 0 = 10 per client
+  int requests = 0;  // per phase; 0 = per_client per client
+  int per_client = 10;
   int max_tokens = 64;
   double temperature = 0;
   std::string endpoint = "completions";
@@ -220,7 +221,8 @@ int main(int argc, char** argv) {
   app.add_option("--port", o.port)->required();
   app.add_option("--api-key", o.api_key);
   app.add_option("--clients", o.clients, "concurrent streams per phase, comma-separated")->capture_default_str();
-  app.add_option("--requests", o.requests, "requests per phase (default: 10 per client)");
+  app.add_option("--requests", o.requests, "requests per phase (default: --per-client per client)");
+  app.add_option("--per-client", o.per_client, "requests per client in each phase")->capture_default_str();
   app.add_option("--max-tokens", o.max_tokens)->capture_default_str();
   app.add_option("--temperature", o.temperature, "0 also checks replies against lone requests")->capture_default_str();
   app.add_option("--endpoint", o.endpoint)->check(CLI::IsMember({"completions", "chat"}))->capture_default_str();
@@ -279,7 +281,7 @@ int main(int argc, char** argv) {
   std::printf("| streams | requests | failed | mismatched | tokens | seconds | tok/s | TTFT p50 ms | TTFT p99 ms |\n");
   std::printf("|--------:|---------:|-------:|-----------:|-------:|--------:|------:|------------:|------------:|\n");
   for (int clients : phases) {
-    const int total = o.requests > 0 ? o.requests : 10 * clients;
+    const int total = o.requests > 0 ? o.requests : o.per_client * clients;
     std::atomic<int> next{0}, failed{0}, mismatched{0}, tokens{0};
     std::mutex mutex;
     std::vector<double> ttfts;
