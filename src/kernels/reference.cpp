@@ -20,6 +20,10 @@ void matvec(const Tensor& w, const float* x, float* y, std::int64_t row_begin, s
   }
 }
 
+void matmul(const Tensor& w, const float* x, float* y, int n_tokens) {
+  for (int t = 0; t < n_tokens; ++t) matvec(w, x + t * w.cols, y + t * w.rows, 0, w.rows);
+}
+
 float dot(const float* a, const float* b, int n) {
   float sum = 0.0f;
   for (int i = 0; i < n; ++i) sum += a[i] * b[i];
