@@ -295,8 +295,7 @@ void Scheduler::step() {
   // A batch of one would take the matrix-vector path, whose float sums run in another order
   // than the batched GEMM's. Padding it to two keeps every sequence's arithmetic the same
   // whatever else is in the batch, so a greedy reply does not depend on the server's load.
-  // (Memory-bound: the second row costs little next to reading the weights.)
-  if (c.items.size() == 1) c.items.push_back({&c.pad, 0, 0, false});
+  if (c.items.size() == 1 && options_.batch_invariant) c.items.push_back({&c.pad, 0, 0, false});
 
   try {
     forward_batch(*model_, c.items, c.scratch, c.pool, c.logits.data());
