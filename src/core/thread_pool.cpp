@@ -99,13 +99,17 @@ void ThreadPool::dispatch(Thunk thunk, void* ctx, int n_tasks) {
 void ThreadPool::worker_loop() {
   std::uint32_t seen = 0;
   for (;;) {
+    // Checked on every turn, not only when a new generation appears: a worker whose last
+    // (failing) claim of a job lands on the shutdown job records the shutdown generation as
+    // seen, and would otherwise wait for a job that never comes. The claim read the shutdown
+    // job, which was published after stop_ was set, so stop_ is visible here.
+    if (stop_.load(std::memory_order_acquire)) return;
     std::uint64_t job = job_.load(std::memory_order_acquire);
     if (generation(job) == seen) {
       if (!spin_then_yield([&] { return generation(job_.load(std::memory_order_acquire)) != seen; }))
         job_.wait(job, std::memory_order_acquire);  // wakes on any change; the loop re-checks
       continue;
     }
-    if (stop_.load(std::memory_order_acquire)) return;
     seen = work();
   }
 }
