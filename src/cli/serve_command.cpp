@@ -41,7 +41,6 @@ struct ServeOptions {
   std::string chat_template;
   std::string alias;
   double grace = 10;
-  bool no_batch_invariance = false;
 };
 
 // The id clients see in /v1/models and responses: the file name without its extension.
@@ -94,9 +93,6 @@ int serve_command(int argc, char** argv) {
   app.add_option("--shutdown-grace", o.grace, "seconds running requests get to finish on SIGINT/SIGTERM")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_flag("--no-batch-invariance", o.no_batch_invariance,
-               "let a request that runs alone take the faster matrix-vector path (~20% more tok/s for one "
-               "stream); greedy replies may then differ by load in rare near-ties");
   if (auto status = parse(app, argc, argv)) return *status;
   const bool tokenizer_given = app.get_option("-z")->count() > 0;
 
@@ -117,7 +113,6 @@ int serve_command(int argc, char** argv) {
   scheduling.queue = o.queue;
   scheduling.context = o.ctx;
   scheduling.threads = o.threads;
-  scheduling.batch_invariant = !o.no_batch_invariance;
   server::Scheduler scheduler(model, tokenizer, scheduling, &metrics);
 
   server::ServerOptions serving;

@@ -232,8 +232,11 @@ HWY_INLINE void MatmulTailTile(size_t count, const float* HWY_RESTRICT w, size_t
 void MatmulRows(const Tensor& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int n_tokens,
                 std::int64_t row_begin, std::int64_t row_end) {
   if (n_tokens <= 0 || row_begin >= row_end) return;
-  // One token is memory-bound: the matvec tile (more accumulators, no token tiles) suits it.
-  if (n_tokens == 1) return MatvecRows(w, x, y, row_begin, row_end);
+  // No shortcut to MatvecRows for one token, though its extra accumulators would suit it: a
+  // token's row sums here are the same whatever tile it lands in (see DotTile), so a batch of
+  // one gives bit for bit what the same token gives inside any batch. The server relies on
+  // that: a sequence's greedy reply must not depend on what else shares the pass. (Generation
+  // one token at a time goes through matvec, not here.)
   const size_t cols = static_cast<size_t>(w.cols), ldy = static_cast<size_t>(w.rows);
   const size_t tokens = static_cast<size_t>(n_tokens);
   const float* HWY_RESTRICT m = w.f32();

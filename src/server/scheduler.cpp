@@ -94,11 +94,9 @@ struct Scheduler::Slot {
 
 struct Scheduler::Compute {
   Compute(const Config& config, int threads, int max_items)
-      : pool(threads), scratch(config, max_items), pad(config, 1) {}
+      : pool(threads), scratch(config, max_items) {}
   ThreadPool pool;
   BatchScratch scratch;
-  // A one-position cache for the padding item (see step()).
-  State pad;
   std::vector<BatchItem> items;
   std::vector<Slot*> rows;  // rows[i]: the slot whose logits are row i of `logits`
   std::vector<float> logits;
@@ -292,10 +290,8 @@ void Scheduler::step() {
   }
   if (c.items.empty()) return;
   const int tokens = static_cast<int>(c.items.size());
-  // A batch of one would take the matrix-vector path, whose float sums run in another order
-  // than the batched GEMM's. Padding it to two keeps every sequence's arithmetic the same
-  // whatever else is in the batch, so a greedy reply does not depend on the server's load.
-  if (c.items.size() == 1 && options_.batch_invariant) c.items.push_back({&c.pad, 0, 0, false});
+  // A sequence's arithmetic in forward_batch does not depend on the other items (nor on their
+  // number), so a greedy reply is the same whatever else the server is running.
 
   try {
     forward_batch(*model_, c.items, c.scratch, c.pool, c.logits.data());

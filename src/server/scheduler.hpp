@@ -93,10 +93,6 @@ struct SchedulerOptions {
   int context = 0;    // positions per slot (prompt + reply); 0 = the model's seq_len
   int threads = 1;    // compute threads of the forward pass
   int max_batch_tokens = 128;  // tokens per pass: every decoding slot's, then prompt chunks
-  // Pad a pass of one token to two, so every sequence always takes the batched GEMM path and
-  // a greedy reply does not depend on what else is running. Off: a lone sequence takes the
-  // matrix-vector path, ~20% faster, whose float sums may round differently.
-  bool batch_invariant = true;
 };
 
 class Scheduler {

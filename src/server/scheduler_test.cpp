@@ -78,7 +78,7 @@ SchedulerOptions options(int parallel, int queue = 64) {
 TEST(Scheduler, GreedyRepliesDoNotDependOnTheBatch) {
   const std::vector<std::string> prompts = {"Once upon a time", "The dog", "Lily went to the park", "A", "Tom and Sam"};
   Scheduler scheduler(fixture().model, fixture().tokenizer, options(3));
-  // Alone: one sequence per pass (the batch is padded, see Scheduler::step).
+  // Alone: one sequence per pass.
   std::vector<std::string> lone;
   for (const auto& p : prompts) lone.push_back(collect(*scheduler.submit(params(p, 60))).text);
   // Together: 10 requests on 3 slots, so they join and leave at different positions, and

@@ -154,6 +154,35 @@ TEST(BatchForward, BitIdenticalForAnyThreadCount) {
   }
 }
 
+// A sequence's logits do not depend on what else shares the pass: the server's greedy replies
+// must be the same under any load. Sequence A alone, then A beside 1, 2 and 7 other sequences.
+TEST(BatchForward, ASequenceGetsTheSameBitsWhateverElseIsInTheBatch) {
+  for (const auto& m : {stories260k(), random_gqa()}) {
+    const Config& c = m->config();
+    const std::size_t vocab = static_cast<std::size_t>(c.vocab_size);
+    ThreadPool pool(2);
+    std::vector<float> alone;
+    for (int others : {0, 1, 2, 7}) {
+      std::vector<State> states;
+      states.reserve(1 + others);
+      for (int s = 0; s <= others; ++s) states.emplace_back(c, 16);
+      BatchScratch scratch(c, 1 + others);
+      std::vector<float> logits((1 + others) * vocab);
+      // Two steps: the second reads the cache the first wrote.
+      for (Position pos = 0; pos < 2; ++pos) {
+        std::vector<BatchItem> items;
+        for (int s = 0; s <= others; ++s) items.push_back({&states[s], (5 + 11 * s + pos) % c.vocab_size, pos, true});
+        forward_batch(*m, items, scratch, pool, logits.data());
+      }
+      if (others == 0) {
+        alone.assign(logits.begin(), logits.begin() + static_cast<std::ptrdiff_t>(vocab));
+        continue;
+      }
+      EXPECT_EQ(0, std::memcmp(logits.data(), alone.data(), vocab * sizeof(float))) << others << " others";
+    }
+  }
+}
+
 // A batch larger than the scratch runs in chunks; the later chunks see the earlier ones' cache.
 TEST(BatchForward, BatchLargerThanScratchRunsInChunks) {
   const auto m = stories260k();
