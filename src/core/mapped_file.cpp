@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,48 @@
 #include "core/error.hpp"
 
 namespace llama2 {
+
+namespace {
+constexpr std::uint64_t kHugePage = std::uint64_t{2} << 20;
+
+// Maps a file read-only, for big files at a 2 MB-aligned address with MADV_HUGEPAGE.
+//
+// Why: the first touch of every page table entry costs a few microseconds on virtual machines
+// with shadow paging (this project's 2-core benchmark VM measured 4 us per 4 KB page even
+// with the file in the page cache: 0.4 s before a 110M model's first token). Where the kernel
+// keeps the file's page cache in 2 MB folios (large-folio file systems, or read-only file THP),
+// an aligned mapping that asks for huge pages is mapped 2 MB at a time: 3-10 ms for the same
+// model. Elsewhere the hint is ignored and this is an ordinary mapping. Returns MAP_FAILED
+// with errno set on failure.
+void* map_huge_aligned(int fd, std::uint64_t size) {
+#if defined(MADV_HUGEPAGE)
+  if (size >= kHugePage && size <= SIZE_MAX - kHugePage) {
+    // Reserve size + 2 MB of address space, map the file at its first 2 MB boundary, then
+    // give back the reserved head and tail.
+    void* reserve = ::mmap(nullptr, size + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (reserve != MAP_FAILED) {
+      const auto base = reinterpret_cast<std::uintptr_t>(reserve);
+      const std::uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
+      void* p = ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+      if (p == MAP_FAILED) {
+        const int saved = errno;
+        ::munmap(reserve, size + kHugePage);
+        errno = saved;
+        return MAP_FAILED;
+      }
+      const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+      const std::uintptr_t mapped_end = aligned + (size + page - 1) / page * page;
+      const std::uintptr_t reserve_end = base + size + kHugePage;
+      if (aligned > base) ::munmap(reserve, aligned - base);
+      if (reserve_end > mapped_end) ::munmap(reinterpret_cast<void*>(mapped_end), reserve_end - mapped_end);
+      ::madvise(p, size, MADV_HUGEPAGE);  // a hint: failure (no THP) changes nothing
+      return p;
+    }
+  }
+#endif
+  return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+}
+}  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -28,7 +71,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     throw Error("'" + path + "' is empty");
   }
   size_ = static_cast<std::uint64_t>(st.st_size);
-  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  void* p = map_huge_aligned(fd, size_);
   ::close(fd);  // the mapping keeps its own reference to the file
   if (p == MAP_FAILED) throw Error("cannot map '" + path + "': " + std::strerror(errno));
   data_ = static_cast<const std::byte*>(p);
