@@ -15,6 +15,7 @@
 // dot-product extension (-march=armv8.2-a+dotprod and later, Apple silicon).
 // ============================================================================
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels/quant.hpp"

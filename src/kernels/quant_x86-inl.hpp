@@ -221,6 +221,97 @@ float RowQ8Grouped64Avx512(const std::int8_t* q, const float* s, const Acts& a, 
   if (g < groups) acc0 = Group64Avx512(q + g * 64, a.q + g * 64, s[g] * a.d[g], acc0);
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
+// ---- 512-bit kernels for the ggml types: two 32-value blocks per vector ----
+// The lower 256 bits hold one block's products, the upper 256 the next block's; the fp32
+// scale vector is [scale_b x 8 | scale_b+1 x 8], permuted out of eight blocks' scales that
+// are computed together (one f16 conversion and one multiply for eight blocks).
+
+// [v[2k] x 8 | v[2k+1] x 8] for k = 0..3, as permutexvar indices.
+inline __m512i PairIndex(int k) {
+  return _mm512_set_epi32(2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1,
+                          2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k);
+}
+
+// acc += float(dot) * [scales[2k] x 8 | scales[2k+1] x 8]
+inline __m512 ScalePair(__m512i dot, __m256 scales, int k, __m512 acc) {
+  const __m512 s = _mm512_permutexvar_ps(PairIndex(k), _mm512_castps256_ps512(scales));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc);
+}
+
+// Signed x signed bytes, 64 at a time (no vpsignb in AVX-512: negate x where w < 0).
+inline __m512i DotSS512(__m512i w, __m512i x) {
+  const __m512i xs = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
+}
+
+// Q8_0, eight blocks (256 values) per step; a tail of fewer than eight blocks goes through the
+// 256-bit code.
+float RowQ8_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  constexpr int kBytes = 34;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const std::int64_t nb = n / kQK;
+  std::int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const std::uint8_t* blk = row + b * kBytes;
+    for (int line = 0; line < 8 * kBytes; line += 64) Prefetch(blk + line);
+    alignas(16) std::uint16_t h[8];
+    for (int i = 0; i < 8; ++i) h[i] = load_u16(blk + i * kBytes);
+    const __m256 scales =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))), _mm256_loadu_ps(a.d + b));
+    for (int k = 0; k < 4; ++k) {
+      const std::uint8_t* p = blk + 2 * k * kBytes;
+      const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(p + 2)), Load32(p + kBytes + 2), 1);
+      const __m512i dot = DotSS512(w, _mm512_loadu_si512(a.q + (b + 2 * k) * kQK));
+      if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
+      else acc1 = ScalePair(dot, scales, k, acc1);
+    }
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  if (b < nb) {
+    Acts rest = a;
+    rest.q += b * kQK;
+    rest.d += b;
+    sum += RowBlocks32<Q8_0>(row + b * kBytes, rest, n - b * kQK);
+  }
+  return sum;
+}
+
+// Q4_K: a super-block's 8 sub-block scales and mins are unpacked together (the 12-byte
+// 6-bit layout read as three 32-bit words), then each 32 bytes of nibbles give two sub-blocks
+// (low nibbles: sub-block 2k, high: 2k+1) that fill one 512-bit vector.
+float RowQ4KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  constexpr int kBytes = 144;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m256 mins_acc = _mm256_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
+    const std::uint8_t* blk = row + sb * kBytes;
+    for (int line = 0; line < kBytes; line += 64) Prefetch(blk + line);
+    const std::int64_t ab = sb * 8;  // first activation block
+    std::uint32_t u[3];
+    std::memcpy(u, blk + kQ4KScales, sizeof u);
+    // Bytes 0-3 of scales/mins are the low 6 bits of u[0]/u[1]; bytes 4-7 take 4 bits from
+    // u[2] and their top 2 bits from the top bits of u[0]/u[1] (see k_scale_min).
+    const std::uint32_t sc_lo = u[0] & 0x3F3F3F3Fu, m_lo = u[1] & 0x3F3F3F3Fu;
+    const std::uint32_t sc_hi = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    const std::uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo))));
+    const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(m_hi), static_cast<int>(m_lo))));
+    const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(sc, _mm256_set1_ps(F16(blk))), _mm256_loadu_ps(a.d + ab));
+    mins_acc = _mm256_fmadd_ps(_mm256_mul_ps(m, _mm256_set1_ps(F16(blk + 2))), _mm256_loadu_ps(a.dsum + ab), mins_acc);
+    const std::uint8_t* qs = blk + kQ4KQs;
+    for (int k = 0; k < 4; ++k) {
+      const __m256i v = Load32(qs + 32 * k);
+      const __m512i w =
+          _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), low4);
+      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(a.q + (ab + 2 * k) * kQK));
+      if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
+      else acc1 = ScalePair(dot, scales, k, acc1);
+    }
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - HSum(mins_acc);
+}
+
 #if !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -306,10 +397,15 @@ KernelSet MakeKernelSet(const char* name) {
   auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
   set(DType::F16, Rows<RowHalf<false>>);
   set(DType::BF16, Rows<RowHalf<true>>);
+#if LLAMA2_QUANT_AVX512
+  set(DType::Q8_0, Rows<RowQ8_0Avx512>);
+  set(DType::Q4_K, Rows<RowQ4KAvx512>);
+#else
   set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
+  set(DType::Q4_K, Rows<RowK<false>>);
+#endif
   set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
   set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
-  set(DType::Q4_K, Rows<RowK<false>>);
   set(DType::Q5_K, Rows<RowK<true>>);
   set(DType::Q6_K, Rows<RowQ6K>);
   set(DType::Q8_GROUPED, RowsQ8Grouped);
