@@ -4,10 +4,10 @@
 // four products of unsigned bytes u and signed bytes s that the lane covers (vpdpbusd with
 // VNNI, vpmaddubsw + vpmaddwd without). No include guard on purpose.
 //
-// Every kernel works on 32-value blocks in 256-bit vectors: one block is one vector, so a
-// block's scale is a plain broadcast. (512-bit vectors would pair blocks with different scales
-// in one register; only Q8_GROUPED's groups of 64, llama2.c's default, fill one exactly, and
-// get a 512-bit kernel when LLAMA2_QUANT_AVX512 is set.) Each 32-block's int32 lane
+// The portable kernels work on 32-value blocks in 256-bit vectors: one block is one vector,
+// so a block's scale is a plain broadcast. With LLAMA2_QUANT_AVX512 set, Q8_GROUPED's groups
+// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0 and Q4_K put two blocks in one
+// 512-bit vector with a permuted pair of scales (about twice the speed). Each 32-block's int32 lane
 // sums are exact; they are converted to fp32, multiplied by the block's weight scale times
 // activation scale, and accumulated in two fp32 vectors alternately (blocks in order), reduced
 // once per row. Results therefore equal quant::reference up to the order of fp32 additions, and
