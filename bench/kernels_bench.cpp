@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/reference.hpp"
@@ -21,21 +22,8 @@
 namespace llama2 {
 namespace {
 
-std::vector<float> random_floats(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
-
-// One persistent pool per thread count, as the transformer keeps one for its lifetime.
-ThreadPool& pool(int n_threads) {
-  static std::unique_ptr<ThreadPool> pools[8];
-  auto& p = pools[n_threads];
-  if (!p) p = std::make_unique<ThreadPool>(n_threads);
-  return *p;
-}
+using bench::pool;
+using bench::random_floats;
 
 struct F32Matrix {
   std::vector<float> data;
@@ -57,15 +45,7 @@ void MatvecShapes(benchmark::internal::Benchmark* b) {
 
 void BM_Matvec(benchmark::State& state) {
   const F32Matrix m(state.range(0), state.range(1));
-  const auto x = random_floats(static_cast<std::size_t>(m.t.cols), 3);
-  std::vector<float> y(static_cast<std::size_t>(m.t.rows));
-  ThreadPool& p = pool(static_cast<int>(state.range(2)));
-  for (auto _ : state) {
-    ops::matvec(m.t, x.data(), y.data(), p);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * m.t.bytes()));
+  bench::time_matvec(state, m.t, static_cast<int>(state.range(2)));
   state.SetLabel(ops::simd_target_name());
 }
 BENCHMARK(BM_Matvec)->Apply(MatvecShapes)->UseRealTime();

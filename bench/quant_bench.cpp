@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/quant.hpp"
@@ -23,20 +24,8 @@
 namespace llama2 {
 namespace {
 
-ThreadPool& pool(int n_threads) {
-  static std::unique_ptr<ThreadPool> pools[8];
-  auto& p = pools[n_threads];
-  if (!p) p = std::make_unique<ThreadPool>(n_threads);
-  return *p;
-}
-
-std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+using bench::pool;
+using bench::random_floats;
 
 struct Matrix {
   std::vector<float> f32;
@@ -68,16 +57,7 @@ struct Matrix {
 void run_matvec(benchmark::State& state, DType type, const std::string& kernel) {
   quant::force_kernel(kernel);
   const Matrix m(type, state.range(0), state.range(1));
-  const auto x = random_floats(static_cast<std::size_t>(m.t.cols), 3, 1.0f);
-  std::vector<float> y(static_cast<std::size_t>(m.t.rows));
-  ThreadPool& p = pool(static_cast<int>(state.range(2)));
-  for (auto _ : state) {
-    ops::matvec(m.t, x.data(), y.data(), p);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * m.t.bytes()));
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * m.t.size()));
+  bench::time_matvec(state, m.t, static_cast<int>(state.range(2)));
   quant::force_kernel("");
 }
 
