@@ -14,6 +14,7 @@
 // On AArch64, NEON is baseline: quant_neon-inl.hpp, with sdot when the compiler targets the
 // dot-product extension (-march=armv8.2-a+dotprod and later, Apple silicon).
 // ============================================================================
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>

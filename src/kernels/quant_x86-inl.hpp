@@ -6,7 +6,7 @@
 //
 // The portable kernels work on 32-value blocks in 256-bit vectors: one block is one vector,
 // so a block's scale is a plain broadcast. With LLAMA2_QUANT_AVX512 set, Q8_GROUPED's groups
-// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0 and Q4_K put two blocks in one
+// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0, Q4_0 and Q4_K put two blocks in one
 // 512-bit vector with a permuted pair of scales (about twice the speed). Each 32-block's int32 lane
 // sums are exact; they are converted to fp32, multiplied by the block's weight scale times
 // activation scale, and accumulated in two fp32 vectors alternately (blocks in order), reduced
@@ -244,9 +244,16 @@ inline __m512i DotSS512(__m512i w, __m512i x) {
   return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
 }
 
+// The eight f16 scales of eight consecutive blocks (`stride` bytes apart, scale first) as fp32.
+inline __m256 BlockScales8(const std::uint8_t* blk, int stride) {
+  alignas(16) std::uint16_t h[8];
+  for (int i = 0; i < 8; ++i) h[i] = load_u16(blk + i * stride);
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
 // Q8_0, eight blocks (256 values) per step; a tail of fewer than eight blocks goes through the
 // 256-bit code.
-float RowQ8_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+__m512 RowQ8_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   constexpr int kBytes = 34;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   const std::int64_t nb = n / kQK;
@@ -254,10 +261,7 @@ float RowQ8_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   for (; b + 8 <= nb; b += 8) {
     const std::uint8_t* blk = row + b * kBytes;
     for (int line = 0; line < 8 * kBytes; line += 64) Prefetch(blk + line);
-    alignas(16) std::uint16_t h[8];
-    for (int i = 0; i < 8; ++i) h[i] = load_u16(blk + i * kBytes);
-    const __m256 scales =
-        _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))), _mm256_loadu_ps(a.d + b));
+    const __m256 scales = _mm256_mul_ps(BlockScales8(blk, kBytes), _mm256_loadu_ps(a.d + b));
     for (int k = 0; k < 4; ++k) {
       const std::uint8_t* p = blk + 2 * k * kBytes;
       const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(p + 2)), Load32(p + kBytes + 2), 1);
@@ -266,20 +270,60 @@ float RowQ8_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
       else acc1 = ScalePair(dot, scales, k, acc1);
     }
   }
-  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  float tail = 0.0f;
   if (b < nb) {
     Acts rest = a;
     rest.q += b * kQK;
     rest.d += b;
-    sum += RowBlocks32<Q8_0>(row + b * kBytes, rest, n - b * kQK);
+    tail = RowBlocks32<Q8_0>(row + b * kBytes, rest, n - b * kQK);
   }
-  return sum;
+  return _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps128_ps512(_mm_set_ss(tail)));
+}
+
+// Q4_0: values are nibble - 8, so a block's dot is dpbusd(nibbles, x) - 8 * sum(x): the
+// nibbles go in unsigned as they are (no sign trick), and the 8 * sum(x) terms of eight blocks
+// are gathered in one vector (a.dsum holds each block's d * sum(x)) and subtracted at the end.
+__m512 RowQ4_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  constexpr int kBytes = 18;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m256 offsets = _mm256_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const std::int64_t nb = n / kQK;
+  std::int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const std::uint8_t* blk = row + b * kBytes;
+    for (int line = 0; line < 8 * kBytes; line += 64) Prefetch(blk + line);
+    const __m256 d = BlockScales8(blk, kBytes);
+    const __m256 scales = _mm256_mul_ps(d, _mm256_loadu_ps(a.d + b));
+    offsets = _mm256_fmadd_ps(d, _mm256_loadu_ps(a.dsum + b), offsets);
+    for (int k = 0; k < 4; ++k) {
+      const std::uint8_t* p = blk + 2 * k * kBytes;
+      // 128-bit lanes [q_b | q_b+1 | q_b >> 4 | q_b+1 >> 4], reordered to [lo_b | hi_b | lo_b+1 | hi_b+1].
+      const __m256i q = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBytes + 2)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+      const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+      const __m512i w = _mm512_and_si512(_mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0)), low4);
+      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(a.q + (b + 2 * k) * kQK));
+      if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
+      else acc1 = ScalePair(dot, scales, k, acc1);
+    }
+  }
+  float tail = 0.0f;
+  if (b < nb) {
+    Acts rest = a;
+    rest.q += b * kQK;
+    rest.d += b;
+    rest.dsum += b;
+    tail = RowBlocks32<Q4_0>(row + b * kBytes, rest, n - b * kQK);
+  }
+  const __m512 sum = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), _mm512_zextps256_ps512(offsets), _mm512_add_ps(acc0, acc1));
+  return _mm512_add_ps(sum, _mm512_zextps128_ps512(_mm_set_ss(tail)));
 }
 
 // Q4_K: a super-block's 8 sub-block scales and mins are unpacked together (the 12-byte
 // 6-bit layout read as three 32-bit words), then each 32 bytes of nibbles give two sub-blocks
 // (low nibbles: sub-block 2k, high: 2k+1) that fill one 512-bit vector.
-float RowQ4KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+__m512 RowQ4KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   constexpr int kBytes = 144;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m256 mins_acc = _mm256_setzero_ps();
@@ -309,7 +353,39 @@ float RowQ4KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
       else acc1 = ScalePair(dot, scales, k, acc1);
     }
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - HSum(mins_acc);
+  return _mm512_sub_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps256_ps512(mins_acc));
+}
+
+// The lane sums of four rows' partial vectors, stored to out[0..3]: one transposing tree for
+// four rows instead of four separate reductions (a 768-column row is only a few blocks long,
+// so the reduction is a good part of its cost). A lone row is reduced with zero partners:
+// its additions are the same, so a row's result does not depend on its neighbours.
+inline __m256 AddHalves(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+inline void Reduce4Rows(__m512 a, __m512 b, __m512 c, __m512 d, float* out) {
+  const __m256 ab = _mm256_hadd_ps(AddHalves(a), AddHalves(b)), cd = _mm256_hadd_ps(AddHalves(c), AddHalves(d));
+  const __m256 abcd = _mm256_hadd_ps(ab, cd);  // [a b c d] of the low 128 bits, then of the high
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+}
+
+// Rows x tokens for the 512-bit row kernels, four rows at a time.
+template <__m512 (*RowPartial)(const std::uint8_t*, const Acts&, std::int64_t)>
+void Rows512(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy, std::int64_t row_begin,
+             std::int64_t row_end) {
+  const auto* base = reinterpret_cast<const std::uint8_t*>(w.data);
+  const std::int64_t rb = w.row_bytes();
+  for (std::int64_t r = row_begin; r < row_end; r += 4) {
+    const int count = static_cast<int>(std::min<std::int64_t>(4, row_end - r));
+    for (int t = 0; t < n_tokens; ++t) {
+      __m512 v[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      for (int i = 0; i < count; ++i) v[i] = RowPartial(base + (r + i) * rb, acts[t], w.cols);
+      alignas(16) float sums[4];
+      Reduce4Rows(v[0], v[1], v[2], v[3], sums);
+      for (int i = 0; i < count; ++i) y[t * ldy + r + i] = sums[i];
+    }
+  }
 }
 
 #if !defined(__clang__)
@@ -398,13 +474,17 @@ KernelSet MakeKernelSet(const char* name) {
   set(DType::F16, Rows<RowHalf<false>>);
   set(DType::BF16, Rows<RowHalf<true>>);
 #if LLAMA2_QUANT_AVX512
-  set(DType::Q8_0, Rows<RowQ8_0Avx512>);
-  set(DType::Q4_K, Rows<RowQ4KAvx512>);
+  set(DType::Q8_0, Rows512<RowQ8_0Avx512>);
+  set(DType::Q4_K, Rows512<RowQ4KAvx512>);
 #else
   set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
   set(DType::Q4_K, Rows<RowK<false>>);
 #endif
+#if LLAMA2_QUANT_AVX512
+  set(DType::Q4_0, Rows512<RowQ4_0Avx512>);
+#else
   set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
+#endif
   set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
   set(DType::Q5_K, Rows<RowK<true>>);
   set(DType::Q6_K, Rows<RowQ6K>);
