@@ -1,6 +1,7 @@
 #include "test_support.hpp"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,13 +21,21 @@ std::string data_dir() {
 
 std::string data_path(const std::string& relative) { return data_dir() + "/" + relative; }
 
+// One folder per test process, removed when the process exits. ctest runs tests in parallel
+// processes, and a shared folder let one test rewrite a file (same name) that another test
+// had memory-mapped, which kills the reader with SIGBUS.
+// (Never destroyed, so the exit handler can still read it.)
 std::string scratch_dir() {
-  static const std::string dir = [] {
-    std::string d = LLAMA2_SCRATCH_DIR;
-    std::filesystem::create_directories(d);
+  static const std::string* const dir = [] {
+    const auto* d = new std::string(std::string(LLAMA2_SCRATCH_DIR) + "/p" + std::to_string(::getpid()));
+    std::filesystem::create_directories(*d);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(*dir, ec);
+    });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 std::string write_scratch(const std::string& name, const std::string& bytes) {
