@@ -451,26 +451,30 @@ TEST_P(QuantKernelTest, ThreadCountAndBatchDoNotChangeBits) {
   ThreadPool one(1), two(2);
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::Q8_GROUPED}) {
     SCOPED_TRACE(dtype_name(t));
-    const std::int64_t rows = 37, cols = 512;  // 37: chunks of 16 rows leave an odd tail
+    // 37: chunks of 16 rows leave an odd tail. 576 = 9 groups of 64 (an odd last group), or
+    // 18 blocks of 32 (eight-block steps and a tail); K-quants need a multiple of 256.
+    const std::int64_t rows = 37, cols = dtype_block_values(t) == 256 ? 512 : 576;
     const QMatrix m = make_matrix(t, rows, cols, 300, 64);
-    const int n_tokens = 3;
-    const auto x = activations(cols * n_tokens, 9);
-    std::vector<float> y1(rows), y2(rows), batch(rows * n_tokens), batch2(rows * n_tokens);
-    quant::matmul(m.t, x.data(), batch.data(), n_tokens, one);
-    quant::matmul(m.t, x.data(), batch2.data(), n_tokens, two);
-    EXPECT_EQ(batch, batch2);
-    for (int tok = 0; tok < n_tokens; ++tok) {
-      quant::matvec(m.t, x.data() + tok * cols, y1.data(), one);
-      quant::matvec(m.t, x.data() + tok * cols, y2.data(), two);
-      EXPECT_EQ(y1, y2);
-      EXPECT_EQ(y1, std::vector<float>(batch.begin() + tok * rows, batch.begin() + (tok + 1) * rows));
+    for (const int n_tokens : {3, 6}) {  // 6 = a tile of 4 tokens and one of 2
+      SCOPED_TRACE(n_tokens);
+      const auto x = activations(cols * n_tokens, 9);
+      std::vector<float> y1(rows), y2(rows), batch(rows * n_tokens), batch2(rows * n_tokens);
+      quant::matmul(m.t, x.data(), batch.data(), n_tokens, one);
+      quant::matmul(m.t, x.data(), batch2.data(), n_tokens, two);
+      EXPECT_EQ(batch, batch2);
+      for (int tok = 0; tok < n_tokens; ++tok) {
+        quant::matvec(m.t, x.data() + tok * cols, y1.data(), one);
+        quant::matvec(m.t, x.data() + tok * cols, y2.data(), two);
+        EXPECT_EQ(y1, y2);
+        EXPECT_EQ(y1, std::vector<float>(batch.begin() + tok * rows, batch.begin() + (tok + 1) * rows));
+      }
+      // matvec_rows over pieces equals the whole.
+      std::vector<float> pieces(rows);
+      quant::matvec_rows(m.t, x.data(), pieces.data(), 0, 5);
+      quant::matvec_rows(m.t, x.data(), pieces.data(), 5, rows);
+      quant::matvec(m.t, x.data(), y1.data(), one);
+      EXPECT_EQ(pieces, y1);
     }
-    // matvec_rows over pieces equals the whole.
-    std::vector<float> pieces(rows);
-    quant::matvec_rows(m.t, x.data(), pieces.data(), 0, 5);
-    quant::matvec_rows(m.t, x.data(), pieces.data(), 5, rows);
-    quant::matvec(m.t, x.data(), y1.data(), one);
-    EXPECT_EQ(pieces, y1);
   }
 }
 
