@@ -59,7 +59,10 @@ std::shared_ptr<const Model> fp32_copy(const Model& m,
   convert(w.token_embedding, "token_embedding");
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     auto& L = w.layers[l];
-    const std::string i = "[" + std::to_string(l) + "]";
+    // (Built with append: GCC 12 warns falsely (-Wrestrict) on "[" + std::to_string(l).)
+    std::string i = "[";
+    i += std::to_string(l);
+    i += "]";
     convert(L.wq, "wq" + i), convert(L.wk, "wk" + i), convert(L.wv, "wv" + i), convert(L.wo, "wo" + i);
     convert(L.w1, "w1" + i), convert(L.w2, "w2" + i), convert(L.w3, "w3" + i);
   }
