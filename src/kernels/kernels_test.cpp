@@ -310,6 +310,25 @@ TEST_P(KernelDiffTest, ParallelKernelsIgnoreThreadCount) {
   }
 }
 
+// Matrices that share an input go to the pool as one job; each output must be the same bits as
+// its own matvec, whatever the thread count (row ranges then cross matrix boundaries).
+TEST_P(KernelDiffTest, SharedInputMatvecEqualsSeparateOnes) {
+  const Matrix q(288, 288, 11), k(37, 288, 12), v(96, 288, 13);
+  const auto x = random_floats(288, 14);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> yq(288), yk(37), yv(96), eq(288), ek(37), ev(96);
+    const ops::MatvecOutput outs[] = {{&q.t, yq.data()}, {&k.t, yk.data()}, {&v.t, yv.data()}};
+    ops::matvec_shared(outs, x.data(), pool);
+    ops::matvec(q.t, x.data(), eq.data(), pool);
+    ops::matvec(k.t, x.data(), ek.data(), pool);
+    ops::matvec(v.t, x.data(), ev.data(), pool);
+    EXPECT_EQ(yq, eq) << threads;
+    EXPECT_EQ(yk, ek) << threads;
+    EXPECT_EQ(yv, ev) << threads;
+  }
+}
+
 // Without the test hook, dispatch picks the best target this build has for this CPU.
 TEST(OpsDispatch, ChoosesBestSupportedTarget) {
   const auto targets = hwy::SupportedAndGeneratedTargets();

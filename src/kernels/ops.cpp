@@ -2,6 +2,8 @@
 // Highway back end (simd_ops.cpp), which picks the instruction set at run time.
 #include "kernels/ops.hpp"
 
+#include <algorithm>
+
 #include "kernels/quant.hpp"
 #include "kernels/simd_config.hpp"  // before hwy/targets.h, like every hwy include here
 #include "hwy/targets.h"
@@ -24,6 +26,27 @@ void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_beg
 void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
   if (w.type != DType::F32) return quant::matvec(w, x, y, pool);  // int8 kernels (kernels/quant)
   pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { simd::matvec_rows(w, x, y, b, e); });
+}
+
+void matvec_shared(std::span<const MatvecOutput> outputs, const float* x, ThreadPool& pool) {
+  bool all_f32 = true, none_f32 = true;
+  for (const MatvecOutput& o : outputs) (o.w->type == DType::F32 ? none_f32 : all_f32) = false;
+  if (none_f32) return quant::matvec_shared(outputs, x, pool);
+  if (!all_f32) {  // a mix (no known file has one): one job per matrix
+    for (const MatvecOutput& o : outputs) matvec(*o.w, x, o.y, pool);
+    return;
+  }
+  // The rows of all matrices, one after another; a task's range is cut at matrix boundaries.
+  std::int64_t total = 0;
+  for (const MatvecOutput& o : outputs) total += o.w->rows;
+  pool.parallel_for(total, kRowGrain, [&](std::int64_t b, std::int64_t e) {
+    std::int64_t offset = 0;
+    for (const MatvecOutput& o : outputs) {
+      const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + o.w->rows);
+      if (lo < hi) simd::matvec_rows(*o.w, x, o.y, lo - offset, hi - offset);
+      offset += o.w->rows;
+    }
+  });
 }
 
 void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,

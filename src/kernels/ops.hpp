@@ -3,6 +3,7 @@
 // differential-tested against those twins.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "core/thread_pool.hpp"
 #include "core/types.hpp"
@@ -12,6 +13,15 @@ namespace llama2::ops {
 
 // y[rows] = W[rows, cols] x[cols], rows split over the pool.
 void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool);
+// One matrix of a matvec_shared call: y = (*w) x.
+struct MatvecOutput {
+  const Tensor* w;
+  float* y;
+};
+// y_i = W_i x for matrices that read the same x (q, k, v; or w1, w3): their rows go to the pool
+// as one job, so the threads wait for each other once instead of once per matrix, and a
+// quantized x is made once. Each y_i is bit-identical to matvec(*w_i, x, y_i).
+void matvec_shared(std::span<const MatvecOutput> outputs, const float* x, ThreadPool& pool);
 // Single-threaded matvec over rows [row_begin, row_end) (building block for callers that
 // already run inside the pool).
 void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end);

@@ -15,10 +15,12 @@
 // additions. F16 and BF16 are converted to fp32 on the fly instead (no activation rounding).
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "core/thread_pool.hpp"
+#include "kernels/ops.hpp"
 #include "model/tensor.hpp"
 
 namespace llama2::quant {
@@ -55,6 +57,9 @@ void quantize_q8_grouped(const float* in, std::int8_t* q, float* scales, std::in
 // y[rows] = W x for any non-F32 W, rows split over the pool (see the file comment).
 // Bit-identical for any thread count: every row is computed by one thread, the same way.
 void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool);
+// Several non-F32 matrices that read the same x, as one pool job (see ops::matvec_shared);
+// x is quantized once per activation block size. Each output equals matvec's, bit for bit.
+void matvec_shared(std::span<const ops::MatvecOutput> outputs, const float* x, ThreadPool& pool);
 // The same over rows [row_begin, row_end), single-threaded (quantizes x itself).
 void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end);
 // y[t][r] = W[r] . x[t] for t < n_tokens; x is [n_tokens, cols], y is [n_tokens, rows].

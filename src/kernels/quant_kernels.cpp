@@ -236,6 +236,41 @@ void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
   pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { fn(w, &a, 1, y, w.rows, b, e); });
 }
 
+void matvec_shared(std::span<const ops::MatvecOutput> outputs, const float* x, ThreadPool& pool) {
+  // At most this many matrices share one job; more go in several jobs.
+  constexpr std::size_t kMaxShared = 4;
+  if (outputs.size() > kMaxShared) {
+    quant::matvec_shared(outputs.first(kMaxShared), x, pool);
+    return quant::matvec_shared(outputs.subspan(kMaxShared), x, pool);
+  }
+  // x quantized once per distinct activation block size (q, k and v nearly always share one).
+  thread_local detail::ActBuffer buffers[kMaxShared];
+  detail::Acts acts[kMaxShared];
+  detail::RowsFn fns[kMaxShared];
+  int blocks[kMaxShared];
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& w = *outputs[i].w;
+    fns[i] = rows_fn(w);
+    blocks[i] = detail::act_block(w);
+    std::size_t same = 0;
+    while (same < i && !(blocks[same] == blocks[i] && outputs[same].w->cols == w.cols)) ++same;
+    if (same == i) buffers[i].quantize(x, w.cols, 1, blocks[i]);
+    acts[i] = buffers[same].acts(0);
+    total += w.rows;
+  }
+  // The rows of all matrices, one after another; a task's range is cut at matrix boundaries.
+  pool.parallel_for(total, kRowGrain, [&](std::int64_t b, std::int64_t e) {
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const Tensor& w = *outputs[i].w;
+      const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + w.rows);
+      if (lo < hi) fns[i](w, &acts[i], 1, outputs[i].y, w.rows, lo - offset, hi - offset);
+      offset += w.rows;
+    }
+  });
+}
+
 namespace {
 const detail::Acts* quantize_tokens(const Tensor& w, const float* x, int n_tokens) {
   thread_local detail::ActBuffer buf;

@@ -488,6 +488,32 @@ TEST(QuantKernel, OpsDispatchesQuantizedTypes) {
   EXPECT_EQ(a, b);
 }
 
+// Quantized matrices sharing an input (as q/k/v of a Q4_K_M file: mixed types, one of them
+// with another activation block size) in one pool job: each output equals its own matvec.
+TEST_P(QuantKernelTest, SharedInputMatvecEqualsSeparateOnes) {
+  const QMatrix a = make_matrix(DType::Q4_K, 37, 512, 500), b = make_matrix(DType::Q6_K, 20, 512, 501);
+  const QMatrix c = make_matrix(DType::Q8_GROUPED, 19, 512, 502, 64), d = make_matrix(DType::Q8_0, 5, 512, 503);
+  const auto x = activations(512, 11);
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<float> ya(37), yb(20), yc(19), yd(5), ea(37), eb(20), ec(19), ed(5);
+    // Five outputs: more than one job's worth (four), the rest runs as a second job.
+    std::vector<float> ye(37), ee(37);
+    const ops::MatvecOutput outs[] = {{&a.t, ya.data()}, {&b.t, yb.data()}, {&c.t, yc.data()},
+                                      {&d.t, yd.data()}, {&a.t, ye.data()}};
+    quant::matvec_shared(outs, x.data(), pool);
+    quant::matvec(a.t, x.data(), ea.data(), pool);
+    quant::matvec(b.t, x.data(), eb.data(), pool);
+    quant::matvec(c.t, x.data(), ec.data(), pool);
+    quant::matvec(d.t, x.data(), ed.data(), pool);
+    EXPECT_EQ(ya, ea) << threads;
+    EXPECT_EQ(yb, eb) << threads;
+    EXPECT_EQ(yc, ec) << threads;
+    EXPECT_EQ(yd, ed) << threads;
+    EXPECT_EQ(ye, ea) << threads;
+  }
+}
+
 TEST(QuantKernel, RejectsMalformedTensors) {
   ThreadPool pool(1);
   std::vector<float> x(64), y(2);

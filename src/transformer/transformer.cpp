@@ -55,9 +55,8 @@ std::span<const float> forward(const Model& model, State& s, TokenId token, Posi
     // q = Wq xb; k, v = Wk xb, Wv xb written straight into this position's cache rows
     float* k = s.key(l, pos);
     float* v = s.value(l, pos);
-    ops::matvec(lw.wq, s.xb.data(), s.q.data(), pool);
-    ops::matvec(lw.wk, s.xb.data(), k, pool);
-    ops::matvec(lw.wv, s.xb.data(), v, pool);
+    const ops::MatvecOutput qkv[] = {{&lw.wq, s.q.data()}, {&lw.wk, k}, {&lw.wv, v}};
+    ops::matvec_shared(qkv, s.xb.data(), pool);
     // rotate q and k by their position (RoPE)
     ops::rope(s.q.data(), dim, c.head_size(), pos, c.rope_theta);
     ops::rope(k, kv_dim, c.head_size(), pos, c.rope_theta);
@@ -71,8 +70,8 @@ std::span<const float> forward(const Model& model, State& s, TokenId token, Posi
     // xb = rmsnorm(x) * rms_ffn
     ops::rmsnorm(s.xb.data(), s.x.data(), lw.rms_ffn.data(), dim, c.norm_eps);
     // hb = silu(W1 xb) * (W3 xb)
-    ops::matvec(lw.w1, s.xb.data(), s.hb.data(), pool);
-    ops::matvec(lw.w3, s.xb.data(), s.hb2.data(), pool);
+    const ops::MatvecOutput gate_up[] = {{&lw.w1, s.hb.data()}, {&lw.w3, s.hb2.data()}};
+    ops::matvec_shared(gate_up, s.xb.data(), pool);
     ops::swiglu(s.hb.data(), s.hb2.data(), hidden);
     // x += W2 hb
     ops::matvec(lw.w2, s.hb.data(), s.xb.data(), pool);
