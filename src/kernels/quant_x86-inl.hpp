@@ -251,43 +251,16 @@ inline __m256 BlockScales8(const std::uint8_t* blk, int stride) {
   return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// Q8_0, eight blocks (256 values) per step; a tail of fewer than eight blocks goes through the
-// 256-bit code.
-__m512 RowQ8_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
-  constexpr int kBytes = 34;
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  const std::int64_t nb = n / kQK;
-  std::int64_t b = 0;
-  for (; b + 8 <= nb; b += 8) {
-    const std::uint8_t* blk = row + b * kBytes;
-    for (int line = 0; line < 8 * kBytes; line += 64) Prefetch(blk + line);
-    const __m256 scales = _mm256_mul_ps(BlockScales8(blk, kBytes), _mm256_loadu_ps(a.d + b));
-    for (int k = 0; k < 4; ++k) {
-      const std::uint8_t* p = blk + 2 * k * kBytes;
-      const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(p + 2)), Load32(p + kBytes + 2), 1);
-      const __m512i dot = DotSS512(w, _mm512_loadu_si512(a.q + (b + 2 * k) * kQK));
-      if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
-      else acc1 = ScalePair(dot, scales, k, acc1);
-    }
-  }
-  float tail = 0.0f;
-  if (b < nb) {
-    Acts rest = a;
-    rest.q += b * kQK;
-    rest.d += b;
-    tail = RowBlocks32<Q8_0>(row + b * kBytes, rest, n - b * kQK);
-  }
-  return _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps128_ps512(_mm_set_ss(tail)));
-}
-
-// Q4_0: values are nibble - 8, so a block's dot is dpbusd(nibbles, x) - 8 * sum(x): the
-// nibbles go in unsigned as they are (no sign trick), and the 8 * sum(x) terms of eight blocks
-// are gathered in one vector (a.dsum holds each block's d * sum(x)) and subtracted at the end.
-__m512 RowQ4_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
-  constexpr int kBytes = 18;
+// Types of 32-value blocks with an f16 scale first, eight blocks (256 values) per step; a tail
+// of fewer than eight blocks goes through the 256-bit code. Fmt::PairDot gives the int32 lane
+// sums of two consecutive blocks (lower and upper 256 bits); Fmt::kOffset is the value every
+// quantized weight carries on top of its signed meaning (8 for Q4_0's nibbles), whose
+// kOffset * sum(x) term is gathered for eight blocks at once and subtracted at the end.
+template <class Fmt>
+__m512 RowPairs512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  constexpr int kBytes = Fmt::kBytes;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m256 offsets = _mm256_setzero_ps();
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
   const std::int64_t nb = n / kQK;
   std::int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
@@ -295,15 +268,9 @@ __m512 RowQ4_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
     for (int line = 0; line < 8 * kBytes; line += 64) Prefetch(blk + line);
     const __m256 d = BlockScales8(blk, kBytes);
     const __m256 scales = _mm256_mul_ps(d, _mm256_loadu_ps(a.d + b));
-    offsets = _mm256_fmadd_ps(d, _mm256_loadu_ps(a.dsum + b), offsets);
+    if constexpr (Fmt::kOffset != 0) offsets = _mm256_fmadd_ps(d, _mm256_loadu_ps(a.dsum + b), offsets);
     for (int k = 0; k < 4; ++k) {
-      const std::uint8_t* p = blk + 2 * k * kBytes;
-      // 128-bit lanes [q_b | q_b+1 | q_b >> 4 | q_b+1 >> 4], reordered to [lo_b | hi_b | lo_b+1 | hi_b+1].
-      const __m256i q = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBytes + 2)),
-                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
-      const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-      const __m512i w = _mm512_and_si512(_mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0)), low4);
-      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(a.q + (b + 2 * k) * kQK));
+      const __m512i dot = Fmt::PairDot(blk + 2 * k * kBytes, _mm512_loadu_si512(a.q + (b + 2 * k) * kQK));
       if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
       else acc1 = ScalePair(dot, scales, k, acc1);
     }
@@ -314,11 +281,40 @@ __m512 RowQ4_0Avx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
     rest.q += b * kQK;
     rest.d += b;
     rest.dsum += b;
-    tail = RowBlocks32<Q4_0>(row + b * kBytes, rest, n - b * kQK);
+    tail = RowBlocks32<typename Fmt::Block256>(row + b * kBytes, rest, n - b * kQK);
   }
-  const __m512 sum = _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), _mm512_zextps256_ps512(offsets), _mm512_add_ps(acc0, acc1));
+  __m512 sum = _mm512_add_ps(acc0, acc1);
+  if constexpr (Fmt::kOffset != 0)
+    sum = _mm512_fnmadd_ps(_mm512_set1_ps(Fmt::kOffset), _mm512_zextps256_ps512(offsets), sum);
   return _mm512_add_ps(sum, _mm512_zextps128_ps512(_mm_set_ss(tail)));
 }
+
+// Q8_0: signed weights, so the sign trick of DotSS512.
+struct Q8_0x512 {
+  using Block256 = Q8_0;
+  static constexpr int kBytes = 34;
+  static constexpr float kOffset = 0.0f;
+  static __m512i PairDot(const std::uint8_t* p, __m512i x) {
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(p + 2)), Load32(p + kBytes + 2), 1);
+    return DotSS512(w, x);
+  }
+};
+
+// Q4_0: values are nibble - 8, so a block's dot is dpbusd(nibbles, x) - 8 * sum(x): the
+// nibbles go in unsigned as they are (no sign trick).
+struct Q4_0x512 {
+  using Block256 = Q4_0;
+  static constexpr int kBytes = 18;
+  static constexpr float kOffset = 8.0f;
+  static __m512i PairDot(const std::uint8_t* p, __m512i x) {
+    // 128-bit lanes [q_b | q_b+1 | q_b >> 4 | q_b+1 >> 4], reordered to [lo_b | hi_b | lo_b+1 | hi_b+1].
+    const __m256i q = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBytes + 2)),
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    const __m512i w = _mm512_and_si512(_mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
+  }
+};
 
 // Q4_K: a super-block's 8 sub-block scales and mins are unpacked together (the 12-byte
 // 6-bit layout read as three 32-bit words), then each 32 bytes of nibbles give two sub-blocks
@@ -474,14 +470,14 @@ KernelSet MakeKernelSet(const char* name) {
   set(DType::F16, Rows<RowHalf<false>>);
   set(DType::BF16, Rows<RowHalf<true>>);
 #if LLAMA2_QUANT_AVX512
-  set(DType::Q8_0, Rows512<RowQ8_0Avx512>);
+  set(DType::Q8_0, Rows512<RowPairs512<Q8_0x512>>);
   set(DType::Q4_K, Rows512<RowQ4KAvx512>);
 #else
   set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
   set(DType::Q4_K, Rows<RowK<false>>);
 #endif
 #if LLAMA2_QUANT_AVX512
-  set(DType::Q4_0, Rows512<RowQ4_0Avx512>);
+  set(DType::Q4_0, Rows512<RowPairs512<Q4_0x512>>);
 #else
   set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
 #endif
