@@ -6,7 +6,7 @@
 //
 // The portable kernels work on 32-value blocks in 256-bit vectors: one block is one vector,
 // so a block's scale is a plain broadcast. With LLAMA2_QUANT_AVX512 set, Q8_GROUPED's groups
-// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0, Q4_0 and Q4_K put two blocks in one
+// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0, Q4_0, Q4_K and Q6_K put two blocks in one
 // 512-bit vector with a permuted pair of scales (about twice the speed). Each 32-block's int32 lane
 // sums are exact; they are converted to fp32, multiplied by the block's weight scale times
 // activation scale, and accumulated in two fp32 vectors alternately (blocks in order), reduced
@@ -149,7 +149,7 @@ float RowK(const std::uint8_t* row, const Acts& a, std::int64_t n) {
 
 // Q6_K super-blocks: 16 sub-blocks of 16 with int8 scales, applied to the int32 lanes (lanes
 // 0-3 of a block's dot cover its first 16 bytes, lanes 4-7 the next 16).
-float RowQ6K(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+[[maybe_unused]] float RowQ6K(const std::uint8_t* row, const Acts& a, std::int64_t n) {  // AVX-512: RowQ6KAvx512
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
     const std::uint8_t* blk = row + sb * 210;
@@ -352,6 +352,46 @@ __m512 RowQ4KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   return _mm512_sub_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps256_ps512(mins_acc));
 }
 
+// Q6_K: per half super-block, the 64 bytes of low nibbles and 32 bytes of high bit pairs give
+// four 32-value blocks, built two per 512-bit vector (the two blocks of a pair take their high
+// bits with different shifts: per-16-bit-lane shift counts). Each block's int32 lanes are
+// multiplied by their 16-value sub-block's int8 scale, permuted out of the super-block's 16.
+__m512 RowQ6KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  constexpr int kBytes = 210;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const __m512i lo4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30), bias = _mm512_set1_epi8(32);
+  // High bits of blocks 0|1 of a half: h << 4 | h << 2; of blocks 2|3: h | h >> 2.
+  const __m512i shift_a = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i shift_b = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
+    const std::uint8_t* blk = row + sb * kBytes;
+    for (int line = 0; line < kBytes; line += 64) Prefetch(blk + line);
+    const std::int64_t ab = sb * 8;
+    const __m256 scales = _mm256_mul_ps(_mm256_set1_ps(F16(blk + kQ6KD)), _mm256_loadu_ps(a.d + ab));
+    const __m512i sub_scales = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6KScales)));
+    for (int half = 0; half < 2; ++half) {
+      const __m512i l = _mm512_loadu_si512(blk + kQ6KQl + 64 * half);
+      const __m512i h = _mm512_broadcast_i64x4(Load32(blk + kQ6KQh + 32 * half));
+      const __m512i pairs[2] = {
+          _mm512_or_si512(_mm512_and_si512(l, lo4), _mm512_and_si512(_mm512_sllv_epi16(h, shift_a), hi2)),
+          _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
+                          _mm512_and_si512(_mm512_srlv_epi16(h, shift_b), hi2)),
+      };
+      for (int k = 0; k < 2; ++k) {
+        const int p = 2 * half + k;  // pair p holds blocks 2p and 2p+1 = sub-blocks 4p .. 4p+3
+        const __m512i w = _mm512_sub_epi8(pairs[k], bias);
+        __m512i dot = DotSS512(w, _mm512_loadu_si512(a.q + (ab + 2 * p) * kQK));
+        const __m512i lane_sub_block = _mm512_add_epi32(_mm512_set1_epi32(4 * p),
+                                                        _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2));
+        dot = _mm512_mullo_epi32(dot, _mm512_permutexvar_epi32(lane_sub_block, sub_scales));
+        if (k == 0) acc0 = ScalePair(dot, scales, p, acc0);
+        else acc1 = ScalePair(dot, scales, p, acc1);
+      }
+    }
+  }
+  return _mm512_add_ps(acc0, acc1);
+}
+
 // The lane sums of four rows' partial vectors, stored to out[0..3]: one transposing tree for
 // four rows instead of four separate reductions (a 768-column row is only a few blocks long,
 // so the reduction is a good part of its cost). A lone row is reduced with zero partners:
@@ -483,7 +523,11 @@ KernelSet MakeKernelSet(const char* name) {
 #endif
   set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
   set(DType::Q5_K, Rows<RowK<true>>);
+#if LLAMA2_QUANT_AVX512
+  set(DType::Q6_K, Rows512<RowQ6KAvx512>);
+#else
   set(DType::Q6_K, Rows<RowQ6K>);
+#endif
   set(DType::Q8_GROUPED, RowsQ8Grouped);
   return k;
 }
