@@ -6,7 +6,7 @@
 //
 // The portable kernels work on 32-value blocks in 256-bit vectors: one block is one vector,
 // so a block's scale is a plain broadcast. With LLAMA2_QUANT_AVX512 set, Q8_GROUPED's groups
-// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0, Q4_0, Q4_K and Q6_K put two blocks in one
+// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0, Q4_0, Q4_1, Q4_K and Q6_K put two blocks in one
 // 512-bit vector with a permuted pair of scales (about twice the speed). Each 32-block's int32 lane
 // sums are exact; they are converted to fp32, multiplied by the block's weight scale times
 // activation scale, and accumulated in two fp32 vectors alternately (blocks in order), reduced
@@ -253,9 +253,9 @@ inline __m256 BlockScales8(const std::uint8_t* blk, int stride) {
 
 // Types of 32-value blocks with an f16 scale first, eight blocks (256 values) per step; a tail
 // of fewer than eight blocks goes through the 256-bit code. Fmt::PairDot gives the int32 lane
-// sums of two consecutive blocks (lower and upper 256 bits); Fmt::kOffset is the value every
-// quantized weight carries on top of its signed meaning (8 for Q4_0's nibbles), whose
-// kOffset * sum(x) term is gathered for eight blocks at once and subtracted at the end.
+// sums of two consecutive blocks (lower and upper 256 bits). A block whose values are
+// d * q + c (c = -8 d for Q4_0's nibbles, the stored min m for Q4_1) adds c * sum(x) on top:
+// Fmt::Bias8 gives c for eight blocks, and those terms are gathered in one vector.
 template <class Fmt>
 __m512 RowPairs512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   constexpr int kBytes = Fmt::kBytes;
@@ -268,7 +268,7 @@ __m512 RowPairs512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
     for (int line = 0; line < 8 * kBytes; line += 64) Prefetch(blk + line);
     const __m256 d = BlockScales8(blk, kBytes);
     const __m256 scales = _mm256_mul_ps(d, _mm256_loadu_ps(a.d + b));
-    if constexpr (Fmt::kOffset != 0) offsets = _mm256_fmadd_ps(d, _mm256_loadu_ps(a.dsum + b), offsets);
+    if constexpr (Fmt::kBias) offsets = _mm256_fmadd_ps(Fmt::Bias8(blk, d), _mm256_loadu_ps(a.dsum + b), offsets);
     for (int k = 0; k < 4; ++k) {
       const __m512i dot = Fmt::PairDot(blk + 2 * k * kBytes, _mm512_loadu_si512(a.q + (b + 2 * k) * kQK));
       if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
@@ -284,8 +284,7 @@ __m512 RowPairs512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
     tail = RowBlocks32<typename Fmt::Block256>(row + b * kBytes, rest, n - b * kQK);
   }
   __m512 sum = _mm512_add_ps(acc0, acc1);
-  if constexpr (Fmt::kOffset != 0)
-    sum = _mm512_fnmadd_ps(_mm512_set1_ps(Fmt::kOffset), _mm512_zextps256_ps512(offsets), sum);
+  if constexpr (Fmt::kBias) sum = _mm512_add_ps(sum, _mm512_zextps256_ps512(offsets));
   return _mm512_add_ps(sum, _mm512_zextps128_ps512(_mm_set_ss(tail)));
 }
 
@@ -293,26 +292,42 @@ __m512 RowPairs512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
 struct Q8_0x512 {
   using Block256 = Q8_0;
   static constexpr int kBytes = 34;
-  static constexpr float kOffset = 0.0f;
+  static constexpr bool kBias = false;
   static __m512i PairDot(const std::uint8_t* p, __m512i x) {
     const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(p + 2)), Load32(p + kBytes + 2), 1);
     return DotSS512(w, x);
   }
 };
 
-// Q4_0: values are nibble - 8, so a block's dot is dpbusd(nibbles, x) - 8 * sum(x): the
+// The 16-byte nibble halves of two blocks `stride` bytes apart as [lo_b | hi_b | lo_b+1 | hi_b+1]
+// (built as 128-bit lanes [q_b | q_b+1 | q_b >> 4 | q_b+1 >> 4], then reordered).
+inline __m512i NibblePair(const std::uint8_t* q, int stride) {
+  const __m256i both = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + stride)),
+                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+  const __m512i lanes = _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
+  return _mm512_and_si512(_mm512_shuffle_i64x2(lanes, lanes, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
+}
+
+// Q4_0: values are d * (nibble - 8), so a block's dot is dpbusd(nibbles, x) - 8 * sum(x): the
 // nibbles go in unsigned as they are (no sign trick).
 struct Q4_0x512 {
   using Block256 = Q4_0;
   static constexpr int kBytes = 18;
-  static constexpr float kOffset = 8.0f;
+  static constexpr bool kBias = true;
+  static __m256 Bias8(const std::uint8_t*, __m256 d) { return _mm256_mul_ps(d, _mm256_set1_ps(-8.0f)); }
   static __m512i PairDot(const std::uint8_t* p, __m512i x) {
-    // 128-bit lanes [q_b | q_b+1 | q_b >> 4 | q_b+1 >> 4], reordered to [lo_b | hi_b | lo_b+1 | hi_b+1].
-    const __m256i q = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBytes + 2)),
-                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
-    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-    const __m512i w = _mm512_and_si512(_mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), NibblePair(p + 2, kBytes), x);
+  }
+};
+
+// Q4_1: values are d * nibble + m, the nibbles unsigned as they are.
+struct Q4_1x512 {
+  using Block256 = Q4_1;
+  static constexpr int kBytes = 20;
+  static constexpr bool kBias = true;
+  static __m256 Bias8(const std::uint8_t* blk, __m256) { return BlockScales8(blk + 2, kBytes); }
+  static __m512i PairDot(const std::uint8_t* p, __m512i x) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), NibblePair(p + 4, kBytes), x);
   }
 };
 
@@ -521,7 +536,11 @@ KernelSet MakeKernelSet(const char* name) {
 #else
   set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
 #endif
+#if LLAMA2_QUANT_AVX512
+  set(DType::Q4_1, Rows512<RowPairs512<Q4_1x512>>);
+#else
   set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
+#endif
   set(DType::Q5_K, Rows<RowK<true>>);
 #if LLAMA2_QUANT_AVX512
   set(DType::Q6_K, Rows512<RowQ6KAvx512>);
