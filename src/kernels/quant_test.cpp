@@ -449,7 +449,8 @@ TEST_P(QuantKernelTest, MatchesDequantizedFp32WithinActivationRounding) {
 
 TEST_P(QuantKernelTest, ThreadCountAndBatchDoNotChangeBits) {
   ThreadPool one(1), two(2);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K, DType::F16, DType::Q8_GROUPED}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16,
+                  DType::Q8_GROUPED}) {
     SCOPED_TRACE(dtype_name(t));
     // 37: chunks of 16 rows leave an odd tail. 576 = 9 groups of 64 (an odd last group), or
     // 18 blocks of 32 (eight-block steps and a tail); K-quants need a multiple of 256.

@@ -6,7 +6,7 @@
 //
 // The portable kernels work on 32-value blocks in 256-bit vectors: one block is one vector,
 // so a block's scale is a plain broadcast. With LLAMA2_QUANT_AVX512 set, Q8_GROUPED's groups
-// of 64 (llama2.c's default) fill one 512-bit vector, and Q8_0, Q4_0, Q4_1, Q4_K and Q6_K put two blocks in one
+// of 64 (llama2.c's default) fill one 512-bit vector, and every ggml block type (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) puts two blocks in one
 // 512-bit vector with a permuted pair of scales (about twice the speed). Each 32-block's int32 lane
 // sums are exact; they are converted to fp32, multiplied by the block's weight scale times
 // activation scale, and accumulated in two fp32 vectors alternately (blocks in order), reduced
@@ -334,8 +334,11 @@ struct Q4_1x512 {
 // Q4_K: a super-block's 8 sub-block scales and mins are unpacked together (the 12-byte
 // 6-bit layout read as three 32-bit words), then each 32 bytes of nibbles give two sub-blocks
 // (low nibbles: sub-block 2k, high: 2k+1) that fill one 512-bit vector.
-__m512 RowQ4KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
-  constexpr int kBytes = 144;
+// Q5_K is Q4_K plus a fifth bit per value: bit j of qh byte i belongs to value i of sub-block j;
+// a mask test per pair of sub-blocks adds it in as bit 4.
+template <bool kFive>
+__m512 RowKAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
+  constexpr int kBytes = kFive ? 176 : 144;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m256 mins_acc = _mm256_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -354,11 +357,17 @@ __m512 RowQ4KAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
     const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(m_hi), static_cast<int>(m_lo))));
     const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(sc, _mm256_set1_ps(F16(blk))), _mm256_loadu_ps(a.d + ab));
     mins_acc = _mm256_fmadd_ps(_mm256_mul_ps(m, _mm256_set1_ps(F16(blk + 2))), _mm256_loadu_ps(a.dsum + ab), mins_acc);
-    const std::uint8_t* qs = blk + kQ4KQs;
+    const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (kFive) qh = _mm512_broadcast_i64x4(Load32(blk + kQ5KQh));
     for (int k = 0; k < 4; ++k) {
       const __m256i v = Load32(qs + 32 * k);
-      const __m512i w =
-          _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), low4);
+      __m512i w = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), low4);
+      if constexpr (kFive) {
+        const __m512i bits = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * k))),
+                                                _mm256_set1_epi8(static_cast<char>(1 << (2 * k + 1))), 1);
+        w = _mm512_mask_add_epi8(w, _mm512_test_epi8_mask(qh, bits), w, _mm512_set1_epi8(0x10));  // bit 4 is clear
+      }
       const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(a.q + (ab + 2 * k) * kQK));
       if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
       else acc1 = ScalePair(dot, scales, k, acc1);
@@ -524,29 +533,21 @@ KernelSet MakeKernelSet(const char* name) {
   auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
   set(DType::F16, Rows<RowHalf<false>>);
   set(DType::BF16, Rows<RowHalf<true>>);
+  set(DType::Q8_GROUPED, RowsQ8Grouped);
 #if LLAMA2_QUANT_AVX512
   set(DType::Q8_0, Rows512<RowPairs512<Q8_0x512>>);
-  set(DType::Q4_K, Rows512<RowQ4KAvx512>);
-#else
-  set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
-  set(DType::Q4_K, Rows<RowK<false>>);
-#endif
-#if LLAMA2_QUANT_AVX512
   set(DType::Q4_0, Rows512<RowPairs512<Q4_0x512>>);
-#else
-  set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
-#endif
-#if LLAMA2_QUANT_AVX512
   set(DType::Q4_1, Rows512<RowPairs512<Q4_1x512>>);
-#else
-  set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
-#endif
-  set(DType::Q5_K, Rows<RowK<true>>);
-#if LLAMA2_QUANT_AVX512
+  set(DType::Q4_K, Rows512<RowKAvx512<false>>);
+  set(DType::Q5_K, Rows512<RowKAvx512<true>>);
   set(DType::Q6_K, Rows512<RowQ6KAvx512>);
 #else
+  set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
+  set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
+  set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
+  set(DType::Q4_K, Rows<RowK<false>>);
+  set(DType::Q5_K, Rows<RowK<true>>);
   set(DType::Q6_K, Rows<RowQ6K>);
 #endif
-  set(DType::Q8_GROUPED, RowsQ8Grouped);
   return k;
 }
