@@ -353,10 +353,15 @@ __m512 RowKAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
     const std::uint32_t sc_lo = u[0] & 0x3F3F3F3Fu, m_lo = u[1] & 0x3F3F3F3Fu;
     const std::uint32_t sc_hi = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
     const std::uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(sc_hi), static_cast<int>(sc_lo))));
-    const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(m_hi), static_cast<int>(m_lo))));
-    const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(sc, _mm256_set1_ps(F16(blk))), _mm256_loadu_ps(a.d + ab));
-    mins_acc = _mm256_fmadd_ps(_mm256_mul_ps(m, _mm256_set1_ps(F16(blk + 2))), _mm256_loadu_ps(a.dsum + ab), mins_acc);
+    // All 16 six-bit values widened at once, [scales | mins], times [d x 8 | dmin x 8].
+    const __m512 sc_m = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi32(
+        static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi), static_cast<int>(sc_lo))));
+    const __m512 d_dmin = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                                _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadu_si32(blk))));
+    const __m512 scaled = _mm512_mul_ps(sc_m, d_dmin);
+    const __m256 scales = _mm256_mul_ps(_mm512_castps512_ps256(scaled), _mm256_loadu_ps(a.d + ab));
+    mins_acc = _mm256_fmadd_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(scaled), 1)),
+                               _mm256_loadu_ps(a.dsum + ab), mins_acc);
     const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
     __m512i qh = _mm512_setzero_si512();
     if constexpr (kFive) qh = _mm512_broadcast_i64x4(Load32(blk + kQ5KQh));
