@@ -509,6 +509,42 @@ void Rows(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_
   }
 }
 
+#if LLAMA2_QUANT_AVX512
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // see Group64Avx512
+#endif
+// Q8_GROUPED with groups of 32 (llama2.c files whose dim is no multiple of 64, e.g.
+// stories15M's 288): two groups per 512-bit vector, like Q8_0 but with the scales in their own
+// array. Eight groups per step; a tail of fewer goes through the 256-bit code.
+float RowQ8Grouped32Avx512(const std::int8_t* q, const float* s, const Acts& a, std::int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const std::int64_t groups = n / kQK;
+  std::int64_t g = 0;
+  for (; g + 8 <= groups; g += 8) {
+    for (int line = 0; line < 4; ++line) Prefetch(q + g * kQK + 64 * line);
+    const __m256 scales = _mm256_mul_ps(_mm256_loadu_ps(s + g), _mm256_loadu_ps(a.d + g));
+    for (int k = 0; k < 4; ++k) {
+      const std::int64_t at = (g + 2 * k) * kQK;
+      const __m512i dot = DotSS512(_mm512_loadu_si512(q + at), _mm512_loadu_si512(a.q + at));
+      if (k % 2 == 0) acc0 = ScalePair(dot, scales, k, acc0);
+      else acc1 = ScalePair(dot, scales, k, acc1);
+    }
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  if (g < groups) {
+    Acts rest = a;
+    rest.q += g * kQK;
+    rest.d += g;
+    sum += RowQ8Grouped<32>(q + g * kQK, s + g, rest, n - g * kQK, kQK);
+  }
+  return sum;
+}
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
 void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy,
                    std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t n = w.cols, gs = w.group_size;
@@ -521,6 +557,7 @@ void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, st
     const float* s = w.scales + r * (n / gs);
 #if LLAMA2_QUANT_AVX512
     if (gs == 64) return RowQ8Grouped64Avx512(q, s, a, n);
+    if (gs == 32) return RowQ8Grouped32Avx512(q, s, a, n);
 #endif
     if (gs == 32) return RowQ8Grouped<32>(q, s, a, n, gs);
     if (gs == 64) return RowQ8Grouped<64>(q, s, a, n, gs);
