@@ -387,6 +387,12 @@ std::vector<KernelCase> kernel_cases() {
   return cases;
 }
 
+// "Q4_K 7x512 group 0 raw": which case failed.
+std::string label(const KernelCase& c) {
+  return std::string(dtype_name(c.type)) + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) + " group " +
+         std::to_string(c.group) + (c.raw ? " raw" : "");
+}
+
 class QuantKernelTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { quant::force_kernel(GetParam()); }
@@ -400,8 +406,7 @@ TEST_P(QuantKernelTest, MatchesScalarIntegerReference) {
   ASSERT_STREQ(quant::kernel_name(), GetParam().c_str());
   ThreadPool pool(1);
   for (const KernelCase& c : kernel_cases()) {
-    SCOPED_TRACE(std::string(dtype_name(c.type)) + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) +
-                 " group " + std::to_string(c.group) + (c.raw ? " raw" : ""));
+    SCOPED_TRACE(label(c));
     const QMatrix m = make_matrix(c.type, c.rows, c.cols, 100 + static_cast<std::uint32_t>(c.rows), c.group, c.raw);
     const auto x = activations(c.cols, 7);
     std::vector<float> fast(c.rows), ref(c.rows);
@@ -420,8 +425,7 @@ TEST_P(QuantKernelTest, MatchesScalarIntegerReference) {
 TEST_P(QuantKernelTest, MatchesDequantizedFp32WithinActivationRounding) {
   ThreadPool pool(1);
   for (const KernelCase& c : kernel_cases()) {
-    SCOPED_TRACE(std::string(dtype_name(c.type)) + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) +
-                 " group " + std::to_string(c.group) + (c.raw ? " raw" : ""));
+    SCOPED_TRACE(label(c));
     const QMatrix m = make_matrix(c.type, c.rows, c.cols, 200 + static_cast<std::uint32_t>(c.rows), c.group, c.raw);
     const auto x = activations(c.cols, 8);
     // The step of each activation's quantization block (0 where x stays fp32).
