@@ -395,8 +395,10 @@ void AttentionHead(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, con
   const D d;
   const size_t N = hn::Lanes(d), hs = static_cast<size_t>(head_size), ld = static_cast<size_t>(kv_stride);
   const size_t positions = static_cast<size_t>(std::max(n_pos, 0));
-  for (size_t i = 0; i < hs; i += N) StorePart(d, hn::Zero(d), out + i, std::min(N, hs - i));
-  if (positions == 0) return;
+  if (positions == 0) {
+    for (size_t i = 0; i < hs; i += N) StorePart(d, hn::Zero(d), out + i, std::min(N, hs - i));
+    return;
+  }
 
   // Scores four positions at a time, sharing the loads of q.
   size_t t = 0;
@@ -409,23 +411,27 @@ void AttentionHead(const float* HWY_RESTRICT q, const float* HWY_RESTRICT k, con
   }
   Softmax(scores, n_pos);
 
-  // out = sum_t p_t v_t in position order, four positions per pass over out.
-  t = 0;
-  for (; t + 4 <= positions; t += 4) {
-    const float* HWY_RESTRICT v0 = v + t * ld;
-    const V p0 = hn::Set(d, scores[t]), p1 = hn::Set(d, scores[t + 1]);
-    const V p2 = hn::Set(d, scores[t + 2]), p3 = hn::Set(d, scores[t + 3]);
-    for (size_t i = 0; i < hs; i += N) {
-      const size_t count = std::min(N, hs - i);
-      V o = LoadPart(d, out + i, count, 0.0f);
-      o = hn::MulAdd(p0, LoadPart(d, v0 + i, count, 0.0f), o);
-      o = hn::MulAdd(p1, LoadPart(d, v0 + ld + i, count, 0.0f), o);
-      o = hn::MulAdd(p2, LoadPart(d, v0 + 2 * ld + i, count, 0.0f), o);
-      o = hn::MulAdd(p3, LoadPart(d, v0 + 3 * ld + i, count, 0.0f), o);
-      StorePart(d, o, out + i, count);
+  // out = sum_t p_t v_t, each element summed in position order as in the reference. The
+  // sums stay in registers, four vectors at a time, and out is written once: with threads,
+  // neighbouring heads of one item belong to different threads, and re-storing out at every
+  // position bounced the cache line they share at a head boundary between the cores.
+  for (size_t i = 0; i < hs; i += 4 * N) {
+    size_t count[4];
+    for (size_t j = 0; j < 4; ++j) count[j] = i + j * N < hs ? std::min(N, hs - i - j * N) : 0;
+    V o0 = hn::Zero(d), o1 = hn::Zero(d), o2 = hn::Zero(d), o3 = hn::Zero(d);
+    const float* HWY_RESTRICT vi = v + i;
+    for (size_t pos = 0; pos < positions; ++pos, vi += ld) {
+      const V p = hn::Set(d, scores[pos]);
+      o0 = hn::MulAdd(p, LoadPart(d, vi, count[0], 0.0f), o0);
+      if (count[1] != 0) o1 = hn::MulAdd(p, LoadPart(d, vi + N, count[1], 0.0f), o1);
+      if (count[2] != 0) o2 = hn::MulAdd(p, LoadPart(d, vi + 2 * N, count[2], 0.0f), o2);
+      if (count[3] != 0) o3 = hn::MulAdd(p, LoadPart(d, vi + 3 * N, count[3], 0.0f), o3);
     }
+    StorePart(d, o0, out + i, count[0]);
+    StorePart(d, o1, out + i + N, count[1]);
+    StorePart(d, o2, out + i + 2 * N, count[2]);
+    StorePart(d, o3, out + i + 3 * N, count[3]);
   }
-  for (; t < positions; ++t) Axpy(scores[t], v + t * ld, out, head_size);
 }
 
 std::int64_t TargetId() { return HWY_TARGET; }
