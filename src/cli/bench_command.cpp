@@ -3,6 +3,7 @@
 // model and thread count, as a fraction of what the machine allows (its roofline).
 // Markdown rows like llama.cpp's llama-bench by default, JSON with --json.
 // ============================================================================
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -229,18 +230,23 @@ int bench_command(int argc, char** argv) {
       ThreadPool pool(t);
       base.threads = t;
       const Machine& m = machine[t];
-      // Warm-up: the first pass faults the mapping's pages in; it is not what we measure.
-      tools::time_generation(*model, 1, pool);
+      // One State and scratch for every repetition (see tools::time_prompt).
+      State state(c, std::max({1, o.prompt, o.gen}));
+      BatchScratch scratch(c, std::clamp(o.prompt, 1, o.batch));
+      // Warm-up: the first pass faults the mapping's and the buffers' pages in; it is not what
+      // we measure.
+      tools::time_generation(*model, 1, state, pool);
       if (o.prompt > 0) {
+        tools::time_prompt(*model, prompt, state, scratch, pool);
         Row r = measure(base, "pp" + std::to_string(o.prompt), o.prompt, o.reps,
-                        [&] { return tools::time_prompt(*model, prompt, o.batch, pool); });
+                        [&] { return tools::time_prompt(*model, prompt, state, scratch, pool); });
         r.roofline_kind = "flops";
         r.roofline = tools::prompt_flops(c, o.prompt) / o.prompt * r.rate.median / m.flops;
         report(r);
       }
       if (o.gen > 0) {
         Row r = measure(base, "tg" + std::to_string(o.gen), o.gen, o.reps,
-                        [&] { return tools::time_generation(*model, o.gen, pool); });
+                        [&] { return tools::time_generation(*model, o.gen, state, pool); });
         r.roofline_kind = "bandwidth";
         r.roofline = static_cast<double>(model->weight_bytes_per_token()) * r.rate.median / m.bandwidth;
         r.rss_bytes = tools::current_rss_bytes();

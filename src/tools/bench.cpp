@@ -23,11 +23,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Feeds `prompt` from position 0 in batches; the last position's logits go to state.logits.
-void feed_prompt(const Model& model, State& state, std::span<const TokenId> prompt, int batch_size,
+// Feeds `prompt` from position 0 in batches of scratch.max_items(); the last position's logits
+// go to state.logits.
+void feed_prompt(const Model& model, State& state, std::span<const TokenId> prompt, BatchScratch& scratch,
                  ThreadPool& pool) {
-  const int n = static_cast<int>(prompt.size());
-  BatchScratch scratch(model.config(), std::max(1, std::min(n, batch_size)));
+  const int n = static_cast<int>(prompt.size()), batch_size = scratch.max_items();
   std::vector<BatchItem> items;
   for (int pos = 0; pos < n; pos += batch_size) {
     items.clear();
@@ -93,15 +93,16 @@ std::vector<TokenId> bench_tokens(int n_tokens, int vocab_size) {
   return t;
 }
 
-double time_prompt(const Model& model, std::span<const TokenId> prompt, int batch_size, ThreadPool& pool) {
-  State state(model.config(), std::max<int>(1, static_cast<int>(prompt.size())));
+double time_prompt(const Model& model, std::span<const TokenId> prompt, State& state, BatchScratch& scratch,
+                   ThreadPool& pool) {
+  if (state.max_positions() < static_cast<int>(prompt.size())) throw Error("the bench state is too short");
   const auto t0 = Clock::now();
-  feed_prompt(model, state, prompt, batch_size, pool);
+  feed_prompt(model, state, prompt, scratch, pool);
   return seconds_since(t0);
 }
 
-double time_generation(const Model& model, int n_tokens, ThreadPool& pool) {
-  State state(model.config(), std::max(1, n_tokens));
+double time_generation(const Model& model, int n_tokens, State& state, ThreadPool& pool) {
+  if (state.max_positions() < n_tokens) throw Error("the bench state is too short");
   TokenId token = kBosToken;
   const auto t0 = Clock::now();
   for (int pos = 0; pos < n_tokens; ++pos) token = sample_argmax(forward(model, state, token, pos, pool));
@@ -113,7 +114,8 @@ double time_to_first_token(const std::string& path, std::span<const TokenId> pro
   const auto t0 = Clock::now();
   const auto model = Model::load(path);
   State state(model->config(), std::max<int>(context, static_cast<int>(prompt.size())));
-  feed_prompt(*model, state, prompt, kDefaultBatchSize, pool);
+  BatchScratch scratch(model->config(), std::clamp(static_cast<int>(prompt.size()), 1, kDefaultBatchSize));
+  feed_prompt(*model, state, prompt, scratch, pool);
   const TokenId first = sample_argmax(state.logits);
   const double seconds = seconds_since(t0);
   if (first < 0) throw Error("no first token");  // keeps the pick from being optimised away

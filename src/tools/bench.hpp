@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/thread_pool.hpp"
+#include "transformer/batch.hpp"
+#include "transformer/state.hpp"
 #include "core/types.hpp"
 #include "model/model.hpp"
 
@@ -31,13 +33,18 @@ double prompt_flops(const Config& config, int n_tokens);
 // Deterministic token ids for a synthetic prompt (no BOS or EOS among them).
 std::vector<TokenId> bench_tokens(int n_tokens, int vocab_size);
 
-// Seconds to run `prompt` from position 0 through forward_batch, `batch_size` positions per
-// call, logits for the last position only (what feeding a prompt costs).
-double time_prompt(const Model& model, std::span<const TokenId> prompt, int batch_size, ThreadPool& pool);
+// Seconds to run `prompt` from position 0 through forward_batch, scratch.max_items() positions
+// per call, logits for the last position only (what feeding a prompt costs). `state` (at least
+// prompt.size() positions) and `scratch` are the caller's, reused across repetitions as
+// llama-bench reuses its context: what is timed is the model's work, not the allocator's
+// first touch of fresh pages (tens of microseconds each on some VMs; time_to_first_token
+// includes it).
+double time_prompt(const Model& model, std::span<const TokenId> prompt, State& state, BatchScratch& scratch,
+                   ThreadPool& pool);
 
-// Seconds to generate `n_tokens` greedily one at a time from BOS at position 0 (forward() and
-// argmax per token, as in generation).
-double time_generation(const Model& model, int n_tokens, ThreadPool& pool);
+// Seconds to generate `n_tokens` greedily one at a time from BOS at position 0 of `state`
+// (forward() and argmax per token, as in generation).
+double time_generation(const Model& model, int n_tokens, State& state, ThreadPool& pool);
 
 // Time to first token of a fresh process's work with a warm page cache: load (map) the model,
 // allocate a State for `context` positions, feed `prompt` and pick the first token. Seconds.
