@@ -326,6 +326,17 @@ TEST_P(KernelDiffTest, SharedInputMatvecEqualsSeparateOnes) {
     EXPECT_EQ(yq, eq) << threads;
     EXPECT_EQ(yk, ek) << threads;
     EXPECT_EQ(yv, ev) << threads;
+
+    // The batched form (q/k/v of a prompt): each output equals its own matmul.
+    const int n_tokens = 6;
+    const auto xs = random_floats(288 * n_tokens, 15);
+    std::vector<float> bq(288 * n_tokens), bk(37 * n_tokens), fq(bq.size()), fk(bk.size());
+    const ops::MatvecOutput batch_outs[] = {{&q.t, bq.data()}, {&k.t, bk.data()}};
+    ops::matmul_shared(batch_outs, xs.data(), n_tokens, pool);
+    ops::matmul(q.t, xs.data(), fq.data(), n_tokens, pool);
+    ops::matmul(k.t, xs.data(), fk.data(), n_tokens, pool);
+    EXPECT_EQ(bq, fq) << threads;
+    EXPECT_EQ(bk, fk) << threads;
   }
 }
 

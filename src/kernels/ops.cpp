@@ -28,24 +28,59 @@ void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
   pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { simd::matvec_rows(w, x, y, b, e); });
 }
 
-void matvec_shared(std::span<const MatvecOutput> outputs, const float* x, ThreadPool& pool) {
+namespace {
+// Calls fn(output, lo, hi) for the part of rows [b, e) of the concatenation of the outputs'
+// matrices that falls in each matrix (rows relative to that matrix).
+template <class F>
+void for_each_part(std::span<const MatvecOutput> outputs, std::int64_t b, std::int64_t e, F&& fn) {
+  std::int64_t offset = 0;
+  for (const MatvecOutput& o : outputs) {
+    const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + o.w->rows);
+    if (lo < hi) fn(o, lo - offset, hi - offset);
+    offset += o.w->rows;
+  }
+}
+
+std::int64_t total_rows(std::span<const MatvecOutput> outputs) {
+  std::int64_t total = 0;
+  for (const MatvecOutput& o : outputs) total += o.w->rows;
+  return total;
+}
+
+// 1: every matrix is F32; -1: none is; 0: a mix (no known file has one).
+int f32_kind(std::span<const MatvecOutput> outputs) {
   bool all_f32 = true, none_f32 = true;
   for (const MatvecOutput& o : outputs) (o.w->type == DType::F32 ? none_f32 : all_f32) = false;
-  if (none_f32) return quant::matvec_shared(outputs, x, pool);
-  if (!all_f32) {  // a mix (no known file has one): one job per matrix
+  return all_f32 ? 1 : none_f32 ? -1 : 0;
+}
+}  // namespace
+
+void matvec_shared(std::span<const MatvecOutput> outputs, const float* x, ThreadPool& pool) {
+  const int kind = f32_kind(outputs);
+  if (kind < 0) return quant::matvec_shared(outputs, x, pool);
+  if (kind == 0) {  // a mix: one job per matrix
     for (const MatvecOutput& o : outputs) matvec(*o.w, x, o.y, pool);
     return;
   }
   // The rows of all matrices, one after another; a task's range is cut at matrix boundaries.
-  std::int64_t total = 0;
-  for (const MatvecOutput& o : outputs) total += o.w->rows;
-  pool.parallel_for(total, kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    std::int64_t offset = 0;
-    for (const MatvecOutput& o : outputs) {
-      const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + o.w->rows);
-      if (lo < hi) simd::matvec_rows(*o.w, x, o.y, lo - offset, hi - offset);
-      offset += o.w->rows;
-    }
+  pool.parallel_for(total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
+    for_each_part(outputs, b, e, [&](const MatvecOutput& o, std::int64_t lo, std::int64_t hi) {
+      simd::matvec_rows(*o.w, x, o.y, lo, hi);
+    });
+  });
+}
+
+void matmul_shared(std::span<const MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool) {
+  const int kind = f32_kind(outputs);
+  if (kind < 0) return quant::matmul_shared(outputs, x, n_tokens, pool);
+  if (kind == 0) {
+    for (const MatvecOutput& o : outputs) matmul(*o.w, x, o.y, n_tokens, pool);
+    return;
+  }
+  pool.parallel_for(total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
+    for_each_part(outputs, b, e, [&](const MatvecOutput& o, std::int64_t lo, std::int64_t hi) {
+      simd::matmul_rows(*o.w, x, o.y, n_tokens, lo, hi);
+    });
   });
 }
 

@@ -30,6 +30,9 @@ void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_beg
 // pool; each row's results are computed by one thread in a fixed order, so the output does
 // not depend on the thread count.
 void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool);
+// matmul for matrices that read the same x, as one pool job (q, k, v; or w1, w3 of a batch):
+// each y_i is [n_tokens, rows_i] and bit-identical to matmul(*w_i, x, y_i, n_tokens).
+void matmul_shared(std::span<const MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool);
 // Single-threaded matmul over rows [row_begin, row_end) (y keeps its full row stride w.rows).
 void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
                  std::int64_t row_end);

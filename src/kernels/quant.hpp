@@ -67,6 +67,9 @@ void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_beg
 void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool);
 void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
                  std::int64_t row_end);
+// matmul for several non-F32 matrices that read the same x, as one pool job (see
+// ops::matmul_shared). Each output equals matmul's, bit for bit.
+void matmul_shared(std::span<const ops::MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool);
 
 // Names of the kernel sets this CPU can run, best first ("avx512vnni", "avxvnni", "avx2",
 // "neon-dotprod", "neon", "scalar"; "scalar" is always last and is quant::reference).

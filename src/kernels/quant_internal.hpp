@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/thread_pool.hpp"
 #include "model/tensor.hpp"
 
 namespace llama2::quant::detail {
@@ -78,8 +79,9 @@ struct Acts {
 class ActBuffer {
  public:
   // Quantizes x[t * n .. t * n + n) for t < n_tokens in blocks of `block` (which divides n);
-  // block 0 means fp32 kernels (nothing to quantize).
-  void quantize(const float* x, std::int64_t n, int n_tokens, int block);
+  // block 0 means fp32 kernels (nothing to quantize). With a pool, many tokens are quantized
+  // in parallel (each token the same way whichever thread does it).
+  void quantize(const float* x, std::int64_t n, int n_tokens, int block, ThreadPool* pool = nullptr);
   Acts acts(int token) const;
 
  private:

@@ -29,7 +29,38 @@ int act_block(const Tensor& w) {
   }
 }
 
-void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block) {
+namespace {
+// Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 leaves no fraction bits, so
+// the float addition itself rounds (in the default rounding mode); the subtraction is exact.
+// Unlike std::nearbyint it needs no library call when the build has no SSE4.1, and it vectorises.
+inline float round_half_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;
+}
+
+void quantize_token(const float* xt, std::int64_t n, int block, std::int8_t* q, float* d_out, float* dsum_out,
+                    std::int64_t padded) {
+  for (std::int64_t b = 0; b < n / block; ++b) {
+    const float* xb = xt + b * block;
+    std::int8_t* qb = q + b * block;
+    float amax = 0.0f;
+    for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    int sum = 0;
+    for (int i = 0; i < block; ++i) {
+      // |x * id| <= 127 up to rounding, so no clamp is needed.
+      const int v = static_cast<int>(round_half_even(xb[i] * id));
+      qb[i] = static_cast<std::int8_t>(v);
+      sum += v;
+    }
+    d_out[b] = d;
+    dsum_out[b] = d * static_cast<float>(sum);
+  }
+  std::fill(q + n, q + padded, std::int8_t{0});
+}
+}  // namespace
+
+void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block, ThreadPool* pool) {
   x_ = x, n_ = n, block_ = block;
   if (block == 0) return;
   // Padding to 64 lets SIMD kernels load whole vectors past a row's last block.
@@ -37,25 +68,18 @@ void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block
   const auto tokens = static_cast<std::size_t>(n_tokens);
   if (q_.size() < tokens * padded_) q_.resize(tokens * padded_);
   if (d_.size() < tokens * blocks_) d_.resize(tokens * blocks_), dsum_.resize(tokens * blocks_);
-  for (std::size_t t = 0; t < tokens; ++t) {
-    const float* xt = x + t * n;
-    std::int8_t* q = q_.data() + t * padded_;
-    for (std::int64_t b = 0; b < blocks_; ++b) {
-      const float* xb = xt + b * block;
-      float amax = 0.0f;
-      for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs(xb[i]));
-      const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-      int sum = 0;
-      for (int i = 0; i < block; ++i) {
-        // |x * id| <= 127 up to rounding, so no clamp is needed; ties round to even.
-        const int v = static_cast<int>(std::nearbyint(xb[i] * id));
-        q[b * block + i] = static_cast<std::int8_t>(v);
-        sum += v;
-      }
-      d_[t * blocks_ + b] = d;
-      dsum_[t * blocks_ + b] = d * static_cast<float>(sum);
-    }
-    std::fill(q + n, q + padded_, std::int8_t{0});
+  auto one = [&](std::int64_t t) {
+    quantize_token(x + t * n, n, block, q_.data() + t * padded_, d_.data() + t * blocks_, dsum_.data() + t * blocks_,
+                   padded_);
+  };
+  // A prompt's activations are spread over the pool (serial work here would leave the other
+  // threads waiting at every matrix); a few tokens are not worth a dispatch.
+  if (pool != nullptr && n_tokens >= 8) {
+    pool->parallel_for(n_tokens, 4, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t t = b; t < e; ++t) one(t);
+    });
+  } else {
+    for (std::int64_t t = 0; t < n_tokens; ++t) one(t);
   }
 }
 
@@ -228,54 +252,20 @@ void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_beg
 }
 
 void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
-  const detail::RowsFn fn = rows_fn(w);
-  // Quantized once by the calling thread; the workers only read it.
-  thread_local detail::ActBuffer buf;
-  buf.quantize(x, w.cols, 1, detail::act_block(w));
-  const detail::Acts a = buf.acts(0);
-  pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { fn(w, &a, 1, y, w.rows, b, e); });
+  const ops::MatvecOutput one[] = {{&w, y}};
+  quant::matmul_shared(one, x, 1, pool);
 }
 
 void matvec_shared(std::span<const ops::MatvecOutput> outputs, const float* x, ThreadPool& pool) {
-  // At most this many matrices share one job; more go in several jobs.
-  constexpr std::size_t kMaxShared = 4;
-  if (outputs.size() > kMaxShared) {
-    quant::matvec_shared(outputs.first(kMaxShared), x, pool);
-    return quant::matvec_shared(outputs.subspan(kMaxShared), x, pool);
-  }
-  // x quantized once per distinct activation block size (q, k and v nearly always share one).
-  thread_local detail::ActBuffer buffers[kMaxShared];
-  detail::Acts acts[kMaxShared];
-  detail::RowsFn fns[kMaxShared];
-  int blocks[kMaxShared];
-  std::int64_t total = 0;
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& w = *outputs[i].w;
-    fns[i] = rows_fn(w);
-    blocks[i] = detail::act_block(w);
-    std::size_t same = 0;
-    while (same < i && !(blocks[same] == blocks[i] && outputs[same].w->cols == w.cols)) ++same;
-    if (same == i) buffers[i].quantize(x, w.cols, 1, blocks[i]);
-    acts[i] = buffers[same].acts(0);
-    total += w.rows;
-  }
-  // The rows of all matrices, one after another; a task's range is cut at matrix boundaries.
-  pool.parallel_for(total, kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    std::int64_t offset = 0;
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-      const Tensor& w = *outputs[i].w;
-      const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + w.rows);
-      if (lo < hi) fns[i](w, &acts[i], 1, outputs[i].y, w.rows, lo - offset, hi - offset);
-      offset += w.rows;
-    }
-  });
+  quant::matmul_shared(outputs, x, 1, pool);
 }
 
 namespace {
-const detail::Acts* quantize_tokens(const Tensor& w, const float* x, int n_tokens) {
-  thread_local detail::ActBuffer buf;
-  thread_local std::vector<detail::Acts> acts;
-  buf.quantize(x, w.cols, n_tokens, detail::act_block(w));
+// x's n_tokens rows quantized for w's kernels (in parallel for a prompt); the result lives in
+// `buf` and `acts` until their next use.
+const detail::Acts* quantize_tokens(const Tensor& w, const float* x, int n_tokens, ThreadPool* pool,
+                                    detail::ActBuffer& buf, std::vector<detail::Acts>& acts) {
+  buf.quantize(x, w.cols, n_tokens, detail::act_block(w), pool);
   acts.resize(static_cast<std::size_t>(n_tokens));
   for (int t = 0; t < n_tokens; ++t) acts[t] = buf.acts(t);
   return acts.data();
@@ -286,15 +276,50 @@ void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::i
                  std::int64_t row_end) {
   if (n_tokens <= 0) return;
   const detail::RowsFn fn = rows_fn(w);
-  fn(w, quantize_tokens(w, x, n_tokens), n_tokens, y, w.rows, row_begin, row_end);
+  thread_local detail::ActBuffer buf;
+  thread_local std::vector<detail::Acts> acts;
+  fn(w, quantize_tokens(w, x, n_tokens, nullptr, buf, acts), n_tokens, y, w.rows, row_begin, row_end);
 }
 
 void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool) {
+  const ops::MatvecOutput one[] = {{&w, y}};
+  quant::matmul_shared(one, x, n_tokens, pool);
+}
+
+void matmul_shared(std::span<const ops::MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool) {
   if (n_tokens <= 0) return;
-  const detail::RowsFn fn = rows_fn(w);
-  const detail::Acts* acts = quantize_tokens(w, x, n_tokens);
-  pool.parallel_for(w.rows, kRowGrain,
-                    [&](std::int64_t b, std::int64_t e) { fn(w, acts, n_tokens, y, w.rows, b, e); });
+  // At most this many matrices share one job; more go in several jobs.
+  constexpr std::size_t kMaxShared = 4;
+  if (outputs.size() > kMaxShared) {
+    quant::matmul_shared(outputs.first(kMaxShared), x, n_tokens, pool);
+    return quant::matmul_shared(outputs.subspan(kMaxShared), x, n_tokens, pool);
+  }
+  // x quantized once per distinct activation block size (q, k and v nearly always share one).
+  thread_local detail::ActBuffer buffers[kMaxShared];
+  thread_local std::vector<detail::Acts> token_acts[kMaxShared];
+  const detail::Acts* acts[kMaxShared];
+  detail::RowsFn fns[kMaxShared];
+  int blocks[kMaxShared];
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& w = *outputs[i].w;
+    fns[i] = rows_fn(w);
+    blocks[i] = detail::act_block(w);
+    std::size_t same = 0;
+    while (same < i && !(blocks[same] == blocks[i] && outputs[same].w->cols == w.cols)) ++same;
+    acts[i] = same < i ? acts[same] : quantize_tokens(w, x, n_tokens, &pool, buffers[i], token_acts[i]);
+    total += w.rows;
+  }
+  // The rows of all matrices, one after another; a task's range is cut at matrix boundaries.
+  pool.parallel_for(total, kRowGrain, [&](std::int64_t b, std::int64_t e) {
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const Tensor& w = *outputs[i].w;
+      const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + w.rows);
+      if (lo < hi) fns[i](w, acts[i], n_tokens, outputs[i].y, w.rows, lo - offset, hi - offset);
+      offset += w.rows;
+    }
+  });
 }
 
 namespace reference {

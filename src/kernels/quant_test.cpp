@@ -460,7 +460,9 @@ TEST_P(QuantKernelTest, ThreadCountAndBatchDoNotChangeBits) {
     // 18 blocks of 32 (eight-block steps and a tail); K-quants need a multiple of 256.
     const std::int64_t rows = 37, cols = dtype_block_values(t) == 256 ? 512 : 576;
     const QMatrix m = make_matrix(t, rows, cols, 300, 64);
-    for (const int n_tokens : {3, 6}) {  // 6 = a tile of 4 tokens and one of 2
+    // 6 = a tile of 4 tokens and one of 2; from 8 tokens on the activations are quantized in
+    // parallel.
+    for (const int n_tokens : {3, 6, 9}) {
       SCOPED_TRACE(n_tokens);
       const auto x = activations(cols * n_tokens, 9);
       std::vector<float> y1(rows), y2(rows), batch(rows * n_tokens), batch2(rows * n_tokens);
@@ -516,6 +518,17 @@ TEST_P(QuantKernelTest, SharedInputMatvecEqualsSeparateOnes) {
     EXPECT_EQ(yc, ec) << threads;
     EXPECT_EQ(yd, ed) << threads;
     EXPECT_EQ(ye, ea) << threads;
+
+    // The same for a batch of tokens (q/k/v of a prompt): each output equals its own matmul.
+    const int n_tokens = 9;
+    const auto xs = activations(512 * n_tokens, 12);
+    std::vector<float> ba(37 * n_tokens), bc(19 * n_tokens), fa(ba.size()), fc(bc.size());
+    const ops::MatvecOutput batch_outs[] = {{&a.t, ba.data()}, {&c.t, bc.data()}};
+    quant::matmul_shared(batch_outs, xs.data(), n_tokens, pool);
+    quant::matmul(a.t, xs.data(), fa.data(), n_tokens, pool);
+    quant::matmul(c.t, xs.data(), fc.data(), n_tokens, pool);
+    EXPECT_EQ(ba, fa) << threads;
+    EXPECT_EQ(bc, fc) << threads;
   }
 }
 

@@ -84,10 +84,9 @@ void forward_chunk(const Model& model, std::span<const BatchItem> items, BatchSc
     for_each_item(pool, n, [&](int i) {
       ops::rmsnorm(&xb[i * udim], &x[i * udim], lw.rms_att.data(), dim, c.norm_eps);
     });
-    // q, k, v = Wq xb, Wk xb, Wv xb for the whole batch
-    ops::matmul(lw.wq, xb.data(), q.data(), n, pool);
-    ops::matmul(lw.wk, xb.data(), k.data(), n, pool);
-    ops::matmul(lw.wv, xb.data(), v.data(), n, pool);
+    // q, k, v = Wq xb, Wk xb, Wv xb for the whole batch (one pool job)
+    const ops::MatvecOutput qkv[] = {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}};
+    ops::matmul_shared(qkv, xb.data(), n, pool);
     // RoPE on q and k at each item's position; k and v go to the item's cache row. All rows
     // are written before any attention reads the caches (causality within the batch).
     for_each_item(pool, n, [&](int i) {
@@ -129,8 +128,8 @@ void forward_chunk(const Model& model, std::span<const BatchItem> items, BatchSc
 
     // ---- feed-forward block (SwiGLU) ----
     // hb = silu(W1 xb) * (W3 xb)
-    ops::matmul(lw.w1, xb.data(), hb.data(), n, pool);
-    ops::matmul(lw.w3, xb.data(), hb2.data(), n, pool);
+    const ops::MatvecOutput gate_up[] = {{&lw.w1, hb.data()}, {&lw.w3, hb2.data()}};
+    ops::matmul_shared(gate_up, xb.data(), n, pool);
     for_each_item(pool, n, [&](int i) { ops::swiglu(&hb[i * uhidden], &hb2[i * uhidden], hidden); });
     // x += W2 hb
     ops::matmul(lw.w2, hb.data(), xb.data(), n, pool);
