@@ -67,14 +67,15 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-std::uint32_t ThreadPool::work() {
+std::uint32_t ThreadPool::work(int& ran) {
+  ran = 0;
   for (;;) {
     // acq_rel: acquiring the job's publication makes thunk_/ctx_ visible once a task is ours.
     const std::uint64_t claim = job_.fetch_add(1, std::memory_order_acq_rel);
     const int task = next_task(claim), count = task_count(claim);
     if (task >= count) return generation(claim);
     thunk_(ctx_, task, count);
-    done_.fetch_add(1, std::memory_order_release);
+    ++ran;
   }
 }
 
@@ -90,9 +91,11 @@ void ThreadPool::dispatch(Thunk thunk, void* ctx, int n_tasks) {
                             (static_cast<std::uint64_t>(n_tasks) << 16);
   job_.store(job, std::memory_order_release);
   job_.notify_all();
-  work();
+  int ran = 0;
+  work(ran);
   // Only tasks that other threads claimed and are running remain.
-  while (!spin_then_yield([&] { return done_.load(std::memory_order_acquire) == n_tasks; })) {
+  const int others = n_tasks - ran;
+  while (!spin_then_yield([&] { return done_.load(std::memory_order_acquire) == others; })) {
   }
 }
 
@@ -110,7 +113,11 @@ void ThreadPool::worker_loop() {
         job_.wait(job, std::memory_order_acquire);  // wakes on any change; the loop re-checks
       continue;
     }
-    seen = work();
+    int ran = 0;
+    seen = work(ran);
+    // One count per worker and job, not one per task: each update moves done_'s cache line
+    // to this core and back to the waiting caller, which costs more than a small task.
+    if (ran > 0) done_.fetch_add(ran, std::memory_order_release);
   }
 }
 

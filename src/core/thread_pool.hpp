@@ -81,8 +81,9 @@ class ThreadPool {
   // Publishes a job of n_tasks tasks, runs tasks itself until none is left to claim, then waits
   // for the ones other threads are running.
   void dispatch(Thunk thunk, void* ctx, int n_tasks);
-  // Claims and runs tasks of the current job until none is left; returns the generation seen.
-  std::uint32_t work();
+  // Claims and runs tasks of the current job until none is left; returns the generation seen
+  // and sets `ran` to the number of tasks run.
+  std::uint32_t work(int& ran);
   void worker_loop();
 
   int n_threads_;
@@ -95,7 +96,7 @@ class ThreadPool {
   // fetch_add: it returns the task index, or a value >= the count when none is left. The
   // generation tells sleeping workers that a new job exists.
   alignas(64) std::atomic<std::uint64_t> job_{0};
-  alignas(64) std::atomic<int> done_{0};  // tasks of the current job finished
+  alignas(64) std::atomic<int> done_{0};  // tasks of the current job finished by workers
   std::atomic<bool> stop_{false};
 };
 

@@ -101,20 +101,26 @@ void forward_chunk(const Model& model, std::span<const BatchItem> items, BatchSc
     // first: in a prompt the cost grows with the position, and an even static split would
     // leave the thread holding the early positions idle. Each pair is computed by one thread
     // with the same code, so the split does not change the results.
+    // Pairs are claimed a few at a time (up to one item's heads): one claim per pair made the
+    // shared counter's cache line a measurable cost of a prompt's attention with two threads.
     const std::int64_t n_pairs = static_cast<std::int64_t>(n) * c.n_heads;
+    const std::int64_t per_claim = std::clamp<std::int64_t>(n_pairs / (pool.size() * 32), 1, c.n_heads);
     std::atomic<std::int64_t> next_pair{0};
     pool.run([&](int thread, int) {
       float* thread_scores = scores.data() + thread * score_row;
       for (;;) {
-        const std::int64_t taken = next_pair.fetch_add(1, std::memory_order_relaxed);
+        const std::int64_t taken = next_pair.fetch_add(per_claim, std::memory_order_relaxed);
         if (taken >= n_pairs) break;
-        const std::int64_t pair = n_pairs - 1 - taken;
-        const int i = static_cast<int>(pair / c.n_heads), h = static_cast<int>(pair % c.n_heads);
-        const BatchItem& it = items[i];
-        const std::int64_t kv_offset = static_cast<std::int64_t>(h / c.kv_group()) * head_size;
-        ops::attention_head(&q[i * udim + h * head_size], it.state->key(l, 0) + kv_offset,
-                            it.state->value(l, 0) + kv_offset, kv_dim, head_size, it.pos + 1, thread_scores,
-                            &xb[i * udim + h * head_size]);
+        const std::int64_t first = n_pairs - 1 - taken;  // counting down: longest context first
+        const std::int64_t last = std::max<std::int64_t>(0, first - per_claim + 1);
+        for (std::int64_t pair = first; pair >= last; --pair) {
+          const int i = static_cast<int>(pair / c.n_heads), h = static_cast<int>(pair % c.n_heads);
+          const BatchItem& it = items[i];
+          const std::int64_t kv_offset = static_cast<std::int64_t>(h / c.kv_group()) * head_size;
+          ops::attention_head(&q[i * udim + h * head_size], it.state->key(l, 0) + kv_offset,
+                              it.state->value(l, 0) + kv_offset, kv_dim, head_size, it.pos + 1, thread_scores,
+                              &xb[i * udim + h * head_size]);
+        }
       }
     });
     // x += Wo xb; then xb = rmsnorm(x) * rms_ffn
