@@ -17,6 +17,7 @@
 
 #include "cli/cli_util.hpp"
 #include "cli/commands.hpp"
+#include "core/mapped_file.hpp"
 #include "format/gguf.hpp"
 #include "format/gguf_writer.hpp"
 #include "format/llama2c_writer.hpp"
@@ -135,6 +136,7 @@ int quantize_command(int argc, char** argv) {
   }
   std::fprintf(stderr, "all matrices: RMS error %.6f of the RMS, worst max |error| %.6f of its tensor's RMS; %.1f s\n",
                total.rel_rms_error(), worst_max, write_s);
+  drop_from_page_cache(out);  // so it is read back in 2 MB pages (see mapped_file.hpp)
   std::fprintf(stderr, "wrote %s (%llu bytes, from %llu)\n", out.c_str(),
                static_cast<unsigned long long>(quantized->file_size()),
                static_cast<unsigned long long>(model->file_size()));

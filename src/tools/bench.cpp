@@ -1,6 +1,5 @@
 #include "tools/bench.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/mapped_file.hpp"
 #include "format/random_checkpoint.hpp"
 #include "sampling/sampler.hpp"
 #include "transformer/batch.hpp"
@@ -127,20 +127,6 @@ std::string default_cache_dir() {
   if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/llama2-cpp";
   return ".llama2-cpp-cache";
 }
-
-namespace {
-// Writing leaves the file in the page cache as 4 KB pages; read back later through a huge-page
-// mapping (MappedFile) it would come in as 2 MB folios where the kernel can, which makes
-// mapping it much cheaper (see mapped_file.cpp). So the fresh file is flushed and dropped
-// from the cache; the first run then reads it from disk once. Best effort.
-void drop_from_page_cache(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-}  // namespace
 
 std::string shape_checkpoint(const std::string& shape, const std::string& cache_dir) {
   const Config c = published_shape(shape);
