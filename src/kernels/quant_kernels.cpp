@@ -33,6 +33,8 @@ namespace {
 // Round to nearest, ties to even, for |v| < 2^22: adding 1.5 * 2^23 leaves no fraction bits, so
 // the float addition itself rounds (in the default rounding mode); the subtraction is exact.
 // Unlike std::nearbyint it needs no library call when the build has no SSE4.1, and it vectorises.
+// The caller's product must be rounded first, so this file is built without FP contraction
+// (CMakeLists.txt): an FMA would round x * id + magic in one step.
 inline float round_half_even(float v) {
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
   return (v + kMagic) - kMagic;
