@@ -485,6 +485,41 @@ TEST_P(QuantKernelTest, ThreadCountAndBatchDoNotChangeBits) {
   }
 }
 
+// Activations round half to even, as std::nearbyint does (the kernels' integer sums assume
+// nothing else). A block with max 127 has scale 1, so the values below hit exact ties; random
+// blocks then compare every value with nearbyint of the same float product, with one thread
+// and in parallel (9 tokens).
+TEST(QuantActivations, RoundLikeNearbyint) {
+  std::vector<float> x(64, 0.0f);
+  x[0] = 127.0f;
+  const float ties[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, 3.4999998f};
+  const int want[] = {0, 2, 2, 0, -2, -2, 126, 3};
+  for (int i = 0; i < 8; ++i) x[1 + i] = ties[i];
+  quant::detail::ActBuffer buf;
+  buf.quantize(x.data(), 64, 1, 32);
+  const quant::detail::Acts a = buf.acts(0);
+  ASSERT_EQ(a.d[0], 1.0f);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(a.q[1 + i], want[i]) << ties[i];
+
+  ThreadPool pool(2);
+  const int n_tokens = 9, n = 96;
+  const auto xs = activations(n * n_tokens, 21);
+  buf.quantize(xs.data(), n, n_tokens, 32, &pool);
+  for (int t = 0; t < n_tokens; ++t) {
+    const quant::detail::Acts at = buf.acts(t);
+    for (int b = 0; b < n / 32; ++b) {
+      float amax = 0.0f;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xs[t * n + b * 32 + i]));
+      const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+      ASSERT_EQ(at.d[b], d);
+      for (int i = 0; i < 32; ++i) {
+        const float product = xs[t * n + b * 32 + i] * id;
+        ASSERT_EQ(at.q[b * 32 + i], static_cast<int>(std::nearbyint(product))) << t << " " << b << " " << i;
+      }
+    }
+  }
+}
+
 TEST(QuantKernel, OpsDispatchesQuantizedTypes) {
   ThreadPool pool(2);
   const QMatrix m = make_matrix(DType::Q4_K, 20, 256, 400);
