@@ -48,9 +48,11 @@ class ThreadPool {
     dispatch(thunk, const_cast<void*>(static_cast<const void*>(&fn)), n_threads_);
   }
 
-  // Splits [0, n) into contiguous ranges whose boundaries are multiples of `grain` (a few per
-  // thread, so threads that run can take over the share of threads that do not) and calls
-  // fn(begin, end) for each, concurrently. The ranges depend on n, grain and size() only.
+  // Splits [0, n) into contiguous ranges whose boundaries are multiples of `grain` and calls
+  // fn(begin, end) for each, concurrently. There are a few ranges per thread, so threads that
+  // run can take over the share of threads that do not; when there are enough grains, the
+  // last quarter of the work is cut into ranges half as long (or shorter), so the threads
+  // finish close together. The ranges depend on n, grain and size() only.
   template <class F>
   void parallel_for(std::int64_t n, std::int64_t grain, F&& fn) {
     if (n <= 0) return;
@@ -59,10 +61,20 @@ class ThreadPool {
       fn(std::int64_t{0}, n);
       return;
     }
-    const std::int64_t tasks = std::min<std::int64_t>(blocks, std::int64_t{n_threads_} * kTasksPerThread);
-    auto body = [&](int task, int count) {
-      const std::int64_t begin = std::min(n, blocks * task / count * grain);
-      const std::int64_t end = std::min(n, blocks * (task + 1) / count * grain);
+    const std::int64_t threads = n_threads_;
+    const std::int64_t head_tasks = threads * kTasksPerThread / 2, tail_tasks = threads * kTasksPerThread;
+    const bool taper = blocks >= 2 * (head_tasks + tail_tasks);
+    const std::int64_t head_blocks = taper ? blocks * 3 / 4 : blocks;
+    const std::int64_t tasks = taper ? head_tasks + tail_tasks : std::min(blocks, threads * kTasksPerThread);
+    // First block of task i: the head's blocks split evenly over its tasks, then the tail's.
+    auto first_block = [=](std::int64_t i) -> std::int64_t {
+      if (!taper) return blocks * i / tasks;
+      if (i <= head_tasks) return head_blocks * i / head_tasks;
+      return head_blocks + (blocks - head_blocks) * (i - head_tasks) / tail_tasks;
+    };
+    auto body = [&](int task, int) {
+      const std::int64_t begin = std::min(n, first_block(task) * grain);
+      const std::int64_t end = std::min(n, first_block(task + 1) * grain);
       if (begin < end) fn(begin, end);
     };
     auto thunk = [](void* ctx, int index, int count) { (*static_cast<decltype(body)*>(ctx))(index, count); };

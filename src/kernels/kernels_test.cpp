@@ -158,6 +158,30 @@ TEST_P(KernelDiffTest, Softmax) {
   }
 }
 
+// The same index as the scalar loop, including its rules for ties (first wins), NaNs (never
+// win, unless in x[0]), signed zeros and infinities.
+TEST_P(KernelDiffTest, ArgMax) {
+  const float kNaN = std::numeric_limits<float>::quiet_NaN(), kInf = std::numeric_limits<float>::infinity();
+  for (int n : kSizes) {
+    auto x = random_floats(n, 11 + n, -5.0f, 5.0f);
+    EXPECT_EQ(ops::argmax(x.data(), n), reference::argmax(x.data(), n)) << "n=" << n;
+    if (n < 3) continue;
+    x[n / 2] = x[n - 1] = 9.0f;  // a tie: the first one
+    EXPECT_EQ(ops::argmax(x.data(), n), reference::argmax(x.data(), n)) << "tie, n=" << n;
+    x[1] = kNaN;  // a NaN later in the row never wins
+    EXPECT_EQ(ops::argmax(x.data(), n), reference::argmax(x.data(), n)) << "NaN, n=" << n;
+    x[n - 1] = kInf;
+    EXPECT_EQ(ops::argmax(x.data(), n), n - 1) << "inf, n=" << n;
+    x[0] = kNaN;  // ... but a NaN at 0 does, in the reference
+    EXPECT_EQ(ops::argmax(x.data(), n), reference::argmax(x.data(), n)) << "NaN first, n=" << n;
+  }
+  const std::vector<float> zeros = {-0.0f, -1.0f, 0.0f, -0.0f};  // -0 == +0: the first zero
+  EXPECT_EQ(ops::argmax(zeros.data(), 4), reference::argmax(zeros.data(), 4));
+  const std::vector<float> all_neg_inf(33, -kInf);
+  EXPECT_EQ(ops::argmax(all_neg_inf.data(), 33), 0);
+  EXPECT_EQ(ops::argmax(zeros.data(), 0), 0);
+}
+
 TEST_P(KernelDiffTest, Swiglu) {
   for (int n : kSizes) {
     for (float range : {5.0f, 200.0f}) {  // 200: exp(-a) overflows, silu(a) -> -0

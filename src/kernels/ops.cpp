@@ -102,6 +102,7 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) 
   simd::rmsnorm(out, x, weight, n, eps);
 }
 void softmax(float* x, int n) { simd::softmax(x, n); }
+std::int64_t argmax(const float* x, std::int64_t n) { return simd::argmax(x, n); }
 void swiglu(float* h1, const float* h3, int n) { simd::swiglu(h1, h3, n); }
 void rope(float* v, int n, int head_size, Position pos, float theta) { simd::rope(v, n, head_size, pos, theta); }
 void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride,

@@ -52,6 +52,13 @@ void softmax(float* x, int n) {
   for (int i = 0; i < n; ++i) x[i] /= sum;
 }
 
+std::int64_t argmax(const float* x, std::int64_t n) {
+  std::int64_t best = 0;
+  for (std::int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
 void swiglu(float* h1, const float* h3, int n) {
   for (int i = 0; i < n; ++i) {
     const float a = h1[i];

@@ -20,6 +20,8 @@ void axpy(float a, const float* x, float* y, int n);
 void rmsnorm(float* out, const float* x, const float* weight, int n, float eps);
 // x = exp(x - max) / sum, in place
 void softmax(float* x, int n);
+// Index of the first largest x[i] (0 for n <= 0); NaNs never win, and a NaN x[0] wins.
+std::int64_t argmax(const float* x, std::int64_t n);
 // h1 = silu(h1) * h3, silu(a) = a / (1 + exp(-a))
 void swiglu(float* h1, const float* h3, int n);
 // Rotates adjacent pairs (v[i], v[i+1]) of each head by pos * theta^(-(i mod head_size)/head_size).

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "kernels/ops.hpp"
 #include "kernels/reference.hpp"
 
 namespace llama2 {
@@ -30,10 +31,9 @@ Sampler::Sampler(int vocab_size, SamplerSettings settings)
 }
 
 TokenId sample_argmax(std::span<const float> logits) {
-  TokenId best = 0;
-  for (std::size_t i = 1; i < logits.size(); ++i)
-    if (logits[i] > logits[best]) best = static_cast<TokenId>(i);
-  return best;
+  // The first largest logit (reference::argmax is the plain loop), vectorised: greedy
+  // decoding scans the whole vocabulary every token.
+  return static_cast<TokenId>(ops::argmax(logits.data(), static_cast<std::int64_t>(logits.size())));
 }
 
 TokenId sample_cdf(std::span<const float> probs, float coin) {
