@@ -29,24 +29,6 @@ void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
 }
 
 namespace {
-// Calls fn(output, lo, hi) for the part of rows [b, e) of the concatenation of the outputs'
-// matrices that falls in each matrix (rows relative to that matrix).
-template <class F>
-void for_each_part(std::span<const MatvecOutput> outputs, std::int64_t b, std::int64_t e, F&& fn) {
-  std::int64_t offset = 0;
-  for (const MatvecOutput& o : outputs) {
-    const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + o.w->rows);
-    if (lo < hi) fn(o, lo - offset, hi - offset);
-    offset += o.w->rows;
-  }
-}
-
-std::int64_t total_rows(std::span<const MatvecOutput> outputs) {
-  std::int64_t total = 0;
-  for (const MatvecOutput& o : outputs) total += o.w->rows;
-  return total;
-}
-
 // 1: every matrix is F32; -1: none is; 0: a mix (no known file has one).
 int f32_kind(std::span<const MatvecOutput> outputs) {
   bool all_f32 = true, none_f32 = true;
@@ -62,10 +44,9 @@ void matvec_shared(std::span<const MatvecOutput> outputs, const float* x, Thread
     for (const MatvecOutput& o : outputs) matvec(*o.w, x, o.y, pool);
     return;
   }
-  // The rows of all matrices, one after another; a task's range is cut at matrix boundaries.
   pool.parallel_for(total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    for_each_part(outputs, b, e, [&](const MatvecOutput& o, std::int64_t lo, std::int64_t hi) {
-      simd::matvec_rows(*o.w, x, o.y, lo, hi);
+    for_each_part(outputs, b, e, [&](std::size_t i, std::int64_t lo, std::int64_t hi) {
+      simd::matvec_rows(*outputs[i].w, x, outputs[i].y, lo, hi);
     });
   });
 }
@@ -78,8 +59,8 @@ void matmul_shared(std::span<const MatvecOutput> outputs, const float* x, int n_
     return;
   }
   pool.parallel_for(total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    for_each_part(outputs, b, e, [&](const MatvecOutput& o, std::int64_t lo, std::int64_t hi) {
-      simd::matmul_rows(*o.w, x, o.y, n_tokens, lo, hi);
+    for_each_part(outputs, b, e, [&](std::size_t i, std::int64_t lo, std::int64_t hi) {
+      simd::matmul_rows(*outputs[i].w, x, outputs[i].y, n_tokens, lo, hi);
     });
   });
 }

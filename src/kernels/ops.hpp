@@ -2,6 +2,8 @@
 // here are the fastest available on the running CPU (SIMD chosen at run time) and are
 // differential-tested against those twins.
 #pragma once
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -18,6 +20,23 @@ struct MatvecOutput {
   const Tensor* w;
   float* y;
 };
+// The rows of several matrices taken one after another, as one pool job: the total, and
+// fn(i, lo, hi) for the part of rows [begin, end) that falls in matrix i (rows relative to it;
+// a task's range is cut at matrix boundaries).
+inline std::int64_t total_rows(std::span<const MatvecOutput> outputs) {
+  std::int64_t total = 0;
+  for (const MatvecOutput& o : outputs) total += o.w->rows;
+  return total;
+}
+template <class F>
+void for_each_part(std::span<const MatvecOutput> outputs, std::int64_t begin, std::int64_t end, F&& fn) {
+  std::int64_t offset = 0;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const std::int64_t lo = std::max(begin, offset), hi = std::min(end, offset + outputs[i].w->rows);
+    if (lo < hi) fn(i, lo - offset, hi - offset);
+    offset += outputs[i].w->rows;
+  }
+}
 // y_i = W_i x for matrices that read the same x (q, k, v; or w1, w3): their rows go to the pool
 // as one job, so the threads wait for each other once instead of once per matrix, and a
 // quantized x is made once. Each y_i is bit-identical to matvec(*w_i, x, y_i).

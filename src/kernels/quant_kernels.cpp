@@ -302,7 +302,6 @@ void matmul_shared(std::span<const ops::MatvecOutput> outputs, const float* x, i
   const detail::Acts* acts[kMaxShared];
   detail::RowsFn fns[kMaxShared];
   int blocks[kMaxShared];
-  std::int64_t total = 0;
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& w = *outputs[i].w;
     fns[i] = rows_fn(w);
@@ -310,17 +309,12 @@ void matmul_shared(std::span<const ops::MatvecOutput> outputs, const float* x, i
     std::size_t same = 0;
     while (same < i && !(blocks[same] == blocks[i] && outputs[same].w->cols == w.cols)) ++same;
     acts[i] = same < i ? acts[same] : quantize_tokens(w, x, n_tokens, &pool, buffers[i], token_acts[i]);
-    total += w.rows;
   }
-  // The rows of all matrices, one after another; a task's range is cut at matrix boundaries.
-  pool.parallel_for(total, kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    std::int64_t offset = 0;
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
+  pool.parallel_for(ops::total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
+    ops::for_each_part(outputs, b, e, [&](std::size_t i, std::int64_t lo, std::int64_t hi) {
       const Tensor& w = *outputs[i].w;
-      const std::int64_t lo = std::max(b, offset), hi = std::min(e, offset + w.rows);
-      if (lo < hi) fns[i](w, acts[i], n_tokens, outputs[i].y, w.rows, lo - offset, hi - offset);
-      offset += w.rows;
-    }
+      fns[i](w, acts[i], n_tokens, outputs[i].y, w.rows, lo, hi);
+    });
   });
 }
 
