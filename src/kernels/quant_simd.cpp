@@ -6,7 +6,8 @@
 // compiler flags: quant_x86-inl.hpp is compiled three times, each time inside a region with
 // that instruction set's target options, and CPUID decides at run time which sets the CPU
 // (and the OS, for the AVX/AVX-512 register state) supports:
-//   avx512vnni  AVX-512 VNNI (+VL): vpdpbusd on 256-bit vectors   (Ice Lake+, Zen 4+)
+//   avx512vbmi  avx512vnni, plus VBMI's byte permutes for Q4_0   (Ice Lake+, Zen 4+)
+//   avx512vnni  AVX-512 VNNI (+BW, VL): vpdpbusd on 512-bit vectors (Cascade Lake+)
 //   avxvnni     AVX-VNNI: the VEX-encoded vpdpbusd                 (Alder Lake+, Zen 5)
 //   avx2        vpmaddubsw + vpmaddwd                              (Haswell+, Zen 1+)
 // Anything else runs the scalar reference. (AVX-VNNI-INT8's signed x signed vpdpbssd would
@@ -59,6 +60,29 @@ namespace avx512vnni {
 #pragma GCC pop_options
 #endif
 
+// ---- AVX-512 VNNI + VBMI ----
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")
+#endif
+namespace avx512vbmi {
+#define LLAMA2_DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#define LLAMA2_QUANT_AVX512 1
+#define LLAMA2_QUANT_VBMI 1
+#include "kernels/quant_x86-inl.hpp"
+#undef LLAMA2_QUANT_VBMI
+#undef LLAMA2_QUANT_AVX512
+#undef LLAMA2_DPBUSD
+}  // namespace avx512vbmi
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
 // ---- AVX-VNNI ----
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avxvnni"))), apply_to = function)
@@ -99,7 +123,7 @@ namespace avx2 {
 namespace {
 
 struct CpuFeatures {
-  bool avx2 = false, avx512vnni = false, avxvnni = false;
+  bool avx2 = false, avx512vnni = false, avx512vbmi = false, avxvnni = false;
 };
 
 // CPUID bits, plus XGETBV to check that the OS saves the AVX / AVX-512 registers.
@@ -115,11 +139,12 @@ CpuFeatures detect() {
   if (!os_avx || __get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
   const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512bw = b & (1u << 30),
-             avx512vl = b & (1u << 31), avx512_vnni = c & (1u << 11);
+             avx512vl = b & (1u << 31), avx512_vbmi = c & (1u << 1), avx512_vnni = c & (1u << 11);
   __cpuid_count(7, 1, a, b, c, d);
   const bool avx_vnni = a & (1u << 4);
   f.avx2 = avx2 && fma && f16c;
   f.avx512vnni = f.avx2 && os_avx512 && avx512f && avx512bw && avx512vl && avx512_vnni;
+  f.avx512vbmi = f.avx512vnni && avx512_vbmi;
   f.avxvnni = f.avx2 && avx_vnni;
   return f;
 }
@@ -128,11 +153,13 @@ CpuFeatures detect() {
 
 std::vector<const KernelSet*> simd_kernels() {
   static const std::vector<const KernelSet*> sets = [] {
+    static const KernelSet kvbmi = avx512vbmi::MakeKernelSet("avx512vbmi");
     static const KernelSet k512 = avx512vnni::MakeKernelSet("avx512vnni");
     static const KernelSet kvnni = avxvnni::MakeKernelSet("avxvnni");
     static const KernelSet k2 = avx2::MakeKernelSet("avx2");
     const CpuFeatures f = detect();
     std::vector<const KernelSet*> v;
+    if (f.avx512vbmi) v.push_back(&kvbmi);
     if (f.avx512vnni) v.push_back(&k512);
     if (f.avxvnni) v.push_back(&kvnni);
     if (f.avx2) v.push_back(&k2);
