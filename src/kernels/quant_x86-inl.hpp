@@ -279,7 +279,7 @@ KernelSet MakeKernelSet(const char* name) {
 #if LLAMA2_QUANT_AVX512
   set(DType::Q8_0, RowsOneByOne512<RowPairs512<Q8_0x512>>);
 #if LLAMA2_QUANT_VBMI
-  set(DType::Q4_0, Rows512<Pairs<Q4_0Vbmi>, RowPairs512<Q4_0x512>>);
+  set(DType::Q4_0, Rows512<Pairs<Q4_0Vbmi>, RowPairs512<Q4_0Vbmi>>);
 #else
   set(DType::Q4_0, Rows512<Pairs<Q4_0x512>, RowPairs512<Q4_0x512>>);
 #endif
