@@ -229,16 +229,22 @@ struct Q4_1x512 {
 // The super-block's eight sub-block scales times the activation scales; adds the mins' terms
 // to mins_acc.
 inline __m256 KScales(const std::uint8_t* blk, const Acts& a, std::int64_t ab, __m256& mins_acc) {
-  std::uint32_t u[3];
-  std::memcpy(u, blk + kQ4KScales, sizeof u);
-  // Bytes 0-3 of scales/mins are the low 6 bits of u[0]/u[1]; bytes 4-7 take 4 bits from
-  // u[2] and their top 2 bits from the top bits of u[0]/u[1] (see k_scale_min).
-  const std::uint32_t sc_lo = u[0] & 0x3F3F3F3Fu, m_lo = u[1] & 0x3F3F3F3Fu;
-  const std::uint32_t sc_hi = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  const std::uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  // The 12 bytes q of 6-bit scales and mins (the first 16 bytes read, all inside the block):
+  // scale j < 4 is q[j] & 63 and min j is q[j + 4] & 63; for j >= 4 the low 4 bits come from
+  // q[j + 4] (scale: its low nibble, min: its high one) and the top 2 bits from the top bits
+  // of q[j - 4] (scale) or q[j] (min) (see k_scale_min). Bytes are gathered so that each lane
+  // of the result [scales 0-7 | mins 0-7] needs one mask, shift or or of them.
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4KScales));
+  const __m128i low = _mm_shuffle_epi8(q, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+  const __m128i top = _mm_shuffle_epi8(q, _mm_setr_epi8(0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7));
+  const __m128i m3f = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+  const __m128i m0f = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+  const __m128i m30 = _mm_setr_epi8(0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48);
+  // 16-bit shifts: the bits a byte takes from its neighbour are masked off.
+  const __m128i six = _mm_or_si128(_mm_or_si128(_mm_and_si128(low, m3f), _mm_and_si128(_mm_srli_epi16(low, 4), m0f)),
+                                   _mm_and_si128(_mm_srli_epi16(top, 2), m30));
   // All 16 six-bit values widened at once, [scales | mins], times [d x 8 | dmin x 8].
-  const __m512 sc_m = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi32(
-      static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(sc_hi), static_cast<int>(sc_lo))));
+  const __m512 sc_m = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(six));
   const __m512 d_dmin = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                               _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadu_si32(blk))));
   const __m512 scaled = _mm512_mul_ps(sc_m, d_dmin);
