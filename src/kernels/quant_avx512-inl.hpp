@@ -220,8 +220,8 @@ struct Q4_1x512 {
 };
 
 // ---- Q4_K, Q5_K: one 256-value super-block per step -----------------------------------------
-// A super-block's 8 sub-block scales and mins are unpacked together (the 12-byte 6-bit layout
-// read as three 32-bit words), then each 32 bytes of nibbles give two sub-blocks (low nibbles:
+// A super-block's 8 sub-block scales and mins are unpacked together (KScales: the 12-byte 6-bit
+// layout, by byte shuffles), then each 32 bytes of nibbles give two sub-blocks (low nibbles:
 // sub-block 2k, high: 2k+1) that fill one 512-bit vector. Q5_K is Q4_K plus a fifth bit per
 // value: bit j of qh byte i belongs to value i of sub-block j; a mask test per pair of
 // sub-blocks adds it in as bit 4.

@@ -3,7 +3,7 @@
 //
 // Highway 1.0.3 has no int8 dot-product op (and no AVX-VNNI target), so these kernels use
 // raw intrinsics. One x86-64 binary must run on any x86-64 CPU, so nothing here relies on
-// compiler flags: quant_x86-inl.hpp is compiled three times, each time inside a region with
+// compiler flags: quant_x86-inl.hpp is compiled four times, each time inside a region with
 // that instruction set's target options, and CPUID decides at run time which sets the CPU
 // (and the OS, for the AVX/AVX-512 register state) supports:
 //   avx512vbmi  avx512vnni, plus VBMI's byte permutes for Q4_0   (Ice Lake+, Zen 4+)
