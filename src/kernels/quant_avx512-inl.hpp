@@ -65,6 +65,17 @@ inline __m512 AddTail(__m512 sum, float tail) { return _mm512_add_ps(sum, _mm512
 // for Q4_0's nibbles, the stored min m for Q4_1) adds c * sum(x) on top: Fmt::Bias8 gives c for
 // eight blocks, gathered in the side vector. A tail of fewer than eight blocks goes through the
 // 256-bit code (Fmt::Block256).
+// The blocks from block b on (fewer than eight), through the 256-bit code.
+template <class Fmt>
+inline float PairsTail(const std::uint8_t* row, const Acts& a, std::int64_t n, std::int64_t b) {
+  if (b >= n / kQK) return 0.0f;
+  Acts rest = a;
+  rest.q += b * kQK;
+  rest.d += b;
+  rest.dsum += b;
+  return RowBlocks32<typename Fmt::Block256>(row + b * Fmt::kBytes, rest, n - b * kQK);
+}
+
 template <class Fmt>
 struct Pairs {
   static constexpr std::int64_t kStep = 8 * kQK;
@@ -78,15 +89,7 @@ struct Pairs {
     for (int k = 0; k < 4; ++k) AddPair(acc, Fmt::PairDot(blk, k, _mm512_loadu_si512(a.q + (b + 2 * k) * kQK)), scales, k);
   }
   static __m512 Finish(const std::uint8_t* row, const Acts& a, std::int64_t n, const Acc& acc) {
-    const std::int64_t b = n / kStep * 8, nb = n / kQK;
-    float tail = 0.0f;
-    if (b < nb) {
-      Acts rest = a;
-      rest.q += b * kQK;
-      rest.d += b;
-      rest.dsum += b;
-      tail = RowBlocks32<typename Fmt::Block256>(row + b * Fmt::kBytes, rest, n - b * kQK);
-    }
+    const float tail = PairsTail<Fmt>(row, a, n, n / kStep * 8);
     __m512 sum = _mm512_add_ps(acc.acc0, acc.acc1);
     if constexpr (Fmt::kBias) sum = _mm512_add_ps(sum, _mm512_zextps256_ps512(acc.side));
     return AddTail(sum, tail);
@@ -113,14 +116,7 @@ __m512 RowPairs512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
       else acc1 = ScalePair(dot, scales, k, acc1);
     }
   }
-  float tail = 0.0f;
-  if (b < nb) {
-    Acts rest = a;
-    rest.q += b * kQK;
-    rest.d += b;
-    rest.dsum += b;
-    tail = RowBlocks32<typename Fmt::Block256>(row + b * kBytes, rest, n - b * kQK);
-  }
+  const float tail = PairsTail<Fmt>(row, a, n, b);
   __m512 sum = _mm512_add_ps(acc0, acc1);
   if constexpr (Fmt::kBias) sum = _mm512_add_ps(sum, _mm512_zextps256_ps512(offsets));
   return _mm512_add_ps(sum, _mm512_zextps128_ps512(_mm_set_ss(tail)));
