@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages llama2-cpp needs to build and test. The single list of
 # dependencies: README and .ci/run both use this script. Needs root (or sudo).
+# With --arm64, also: what cross-building for 64-bit Arm and running the tests under qemu
+# takes (scripts/test-arm64.sh): the cross compiler, qemu-user, and the arm64 builds of the
+# libraries (Debian multiarch).
 set -euo pipefail
 
 PACKAGES=(
@@ -18,6 +21,18 @@ PACKAGES=(
   nginx                         # server tests: replicas behind deploy/nginx/llama2.conf
 )
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ "${1:-}" = "--arm64" ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+  PACKAGES+=(
+    g++-aarch64-linux-gnu qemu-user   # cross compiler; runs arm64 binaries on x86-64
+    libhwy-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libcpp-httplib-dev:arm64
+    # (no libsentencepiece-dev:arm64: it would replace the amd64 one the native tests need)
+  )
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,8 +41,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

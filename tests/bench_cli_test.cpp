@@ -22,6 +22,7 @@ TEST(BenchCli, JsonHasEveryTestWithPositiveNumbers) {
   const auto& machine = j.at("machine");
   EXPECT_FALSE(machine.at("cpu").get<std::string>().empty());
   EXPECT_FALSE(machine.at("simd_target").get<std::string>().empty());
+  EXPECT_FALSE(machine.at("quant_kernels").get<std::string>().empty());
   ASSERT_EQ(machine.at("per_thread_count").size(), 2u);
   for (const auto& m : machine.at("per_thread_count")) {
     EXPECT_GT(m.at("read_bandwidth_bytes_per_s").get<double>(), 0);

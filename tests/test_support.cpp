@@ -57,7 +57,9 @@ CommandResult run_cli(const std::string& args, const std::string& stdin_text, in
   const std::string base = scratch_dir() + "/cli" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   const std::string in = base + ".in", out = base + ".out", err = base + ".err";
   std::ofstream(in, std::ios::binary) << stdin_text;
-  const std::string cmd = "timeout " + std::to_string(timeout_s) + " " + quote(cli_path()) + " " + args + " <" +
+  const std::string emulator = LLAMA2_CLI_EMULATOR;  // empty unless cross-built
+  const std::string cmd = "timeout " + std::to_string(timeout_s) + " " + (emulator.empty() ? "" : emulator + " ") +
+                          quote(cli_path()) + " " + args + " <" +
                           quote(in) + " >" + quote(out) + " 2>" + quote(err);
   const int status = std::system(cmd.c_str());
   CommandResult r;

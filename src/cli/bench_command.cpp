@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/quant.hpp"
 #include "model/model.hpp"
 #include "tools/bench.hpp"
 #include "tools/machine.hpp"
@@ -201,7 +202,8 @@ int bench_command(int argc, char** argv) {
   }
   const std::string cpu = tools::cpu_model_name();
   if (!o.json) {
-    std::string line = "machine: " + cpu + ", SIMD " + ops::simd_target_name();
+    std::string line = "machine: " + cpu + ", SIMD " + ops::simd_target_name() + ", quantized kernels " +
+                       quant::kernel_name();
     for (const auto& [t, m] : machine) {
       char buf[128];
       std::snprintf(buf, sizeof buf, "; %d thread%s: read %.1f GB/s, fp32 %.1f GFLOP/s", t, t == 1 ? "" : "s",
@@ -275,7 +277,9 @@ int bench_command(int argc, char** argv) {
     nlohmann::json results = nlohmann::json::array();
     for (const Row& r : rows) results.push_back(to_json(r));
     const nlohmann::json out = {
-        {"machine", {{"cpu", cpu}, {"simd_target", ops::simd_target_name()}, {"per_thread_count", threads}}},
+        {"machine", {{"cpu", cpu}, {"simd_target", ops::simd_target_name()},
+                     {"quant_kernels", quant::kernel_name()},
+                     {"per_thread_count", threads}}},
         {"results", results}};
     emit(out.dump(2) + "\n");
   }

@@ -1,18 +1,18 @@
-// The AArch64 quantized kernels (included once by quant_simd.cpp). The same algorithm as
-// quant_x86-inl.hpp, on pairs of 16-byte vectors per 32-value block. Arm's sdot multiplies
-// signed by signed bytes, so no sign trick is needed: every type's integer values (at most
-// 0..31 unsigned, or -128..127 signed) are used as signed bytes. With the dot-product
-// extension compiled in (e.g. -march=armv8.2-a+dotprod, or Apple silicon) sdot does four
-// products per lane; otherwise widening multiplies and pairwise adds give the same sums.
-// NOTE: compile-checked only (no Arm machine in CI yet); the tests run it where available.
+// The AArch64 quantized kernels, compiled twice by quant_simd.cpp (inside a namespace, no
+// include guard on purpose): plain NEON, the AArch64 baseline, and with the dot-product
+// extension's target options in effect and LLAMA2_NEON_DOTPROD set (Armv8.2 and later: sdot
+// does four products per lane). The CPU's HWCAP picks at run time, so one generic arm64 binary
+// uses sdot where the CPU has it. The same algorithm as quant_x86-inl.hpp, on pairs of 16-byte
+// vectors per 32-value block. sdot multiplies signed by signed bytes, so no sign trick is
+// needed: every type's integer values (at most 0..31 unsigned, or -128..127 signed) are used as
+// signed bytes. Without sdot, widening multiplies and pairwise adds give the same sums.
+// CI cross-compiles this and runs the tests under qemu-aarch64 (scripts/test-arm64.sh).
 
 namespace {
 
-#if defined(__ARM_FEATURE_DOTPROD)
-constexpr const char* kNeonName = "neon-dotprod";
+#if LLAMA2_NEON_DOTPROD
 inline int32x4_t Dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
 #else
-constexpr const char* kNeonName = "neon";
 inline int32x4_t Dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
   // |a * b| <= 128 * 128 fits int16; pairs are added into int32 lanes.
   acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
@@ -218,9 +218,9 @@ void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, st
     for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = RowQ8Grouped(w, r, acts[t]);
 }
 
-KernelSet MakeKernelSet() {
+KernelSet MakeKernelSet(const char* name) {
   KernelSet k;
-  k.name = kNeonName;
+  k.name = name;
   auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
   set(DType::F16, Rows<RowHalf<false>>);
   set(DType::BF16, Rows<RowHalf<true>>);
@@ -235,8 +235,3 @@ KernelSet MakeKernelSet() {
 }
 
 }  // namespace
-
-std::vector<const KernelSet*> simd_kernels() {
-  static const KernelSet neon = MakeKernelSet();
-  return {&neon};
-}

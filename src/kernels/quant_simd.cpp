@@ -12,8 +12,9 @@
 //   avx2        vpmaddubsw + vpmaddwd                              (Haswell+, Zen 1+)
 // Anything else runs the scalar reference. (AVX-VNNI-INT8's signed x signed vpdpbssd would
 // save the sign trick, but needs a newer compiler than Debian 12's GCC 12.)
-// On AArch64, NEON is baseline: quant_neon-inl.hpp, with sdot when the compiler targets the
-// dot-product extension (-march=armv8.2-a+dotprod and later, Apple silicon).
+// On AArch64, NEON is baseline: quant_neon-inl.hpp is compiled twice, and HWCAP decides:
+//   neon-dotprod  sdot, the dot-product extension                (Armv8.2+, Apple silicon)
+//   neon          widening multiplies and pairwise adds           (every AArch64 CPU)
 // ============================================================================
 #include <algorithm>
 #include <cstdint>
@@ -31,6 +32,9 @@
 #if defined(__aarch64__)
 #define LLAMA2_QUANT_NEON 1
 #include <arm_neon.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
 #endif
 
 namespace llama2::quant::detail {
@@ -170,7 +174,55 @@ std::vector<const KernelSet*> simd_kernels() {
 
 #elif LLAMA2_QUANT_NEON
 
+// ---- NEON + dot product ----
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("arch=armv8.2-a+dotprod"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("arch=armv8.2-a+dotprod")  // what arm_neon.h declares vdotq_s32 with
+#endif
+namespace neon_dotprod {
+#define LLAMA2_NEON_DOTPROD 1
 #include "kernels/quant_neon-inl.hpp"
+#undef LLAMA2_NEON_DOTPROD
+}  // namespace neon_dotprod
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+// ---- NEON ----
+namespace neon {
+#define LLAMA2_NEON_DOTPROD 0
+#include "kernels/quant_neon-inl.hpp"
+#undef LLAMA2_NEON_DOTPROD
+}  // namespace neon
+
+namespace {
+// Whether the CPU has sdot/udot: compiled in, Linux's HWCAP_ASIMDDP (bit 20), or Apple silicon.
+bool has_dotprod() {
+#if defined(__ARM_FEATURE_DOTPROD) || defined(__APPLE__)
+  return true;
+#elif defined(__linux__)
+  return (getauxval(AT_HWCAP) & (1ul << 20)) != 0;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+std::vector<const KernelSet*> simd_kernels() {
+  static const std::vector<const KernelSet*> sets = [] {
+    static const KernelSet kdot = neon_dotprod::MakeKernelSet("neon-dotprod");
+    static const KernelSet kneon = neon::MakeKernelSet("neon");
+    std::vector<const KernelSet*> v;
+    if (has_dotprod()) v.push_back(&kdot);
+    v.push_back(&kneon);
+    return v;
+  }();
+  return sets;
+}
 
 #else
 

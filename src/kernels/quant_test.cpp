@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -18,6 +19,16 @@
 
 namespace llama2 {
 namespace {
+
+// The compiler's own IEEE half type, an oracle for f32_to_f16: AArch64's __fp16, or
+// _Float16 where C++ has it (GCC 13+, clang, GCC 12 on x86).
+#if defined(__aarch64__)
+#define LLAMA2_TEST_COMPILER_HALF 1
+using CompilerHalf = __fp16;
+#elif defined(__FLT16_MAX__) && (defined(__x86_64__) || defined(__clang__) || __GNUC__ >= 13)
+#define LLAMA2_TEST_COMPILER_HALF 1
+using CompilerHalf = _Float16;
+#endif
 
 const DType kRowTypes[] = {DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
                            DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
@@ -61,13 +72,13 @@ TEST(QuantConvert, F16RoundsToNearestEven) {
   EXPECT_EQ(quant::f32_to_f16(0x1.ffcp-15f), 0x0400);             // rounds up into the normals
   EXPECT_EQ(quant::f32_to_f16(1.0f + 0x1p-11f), 0x3C00);          // tie, even stays
   EXPECT_EQ(quant::f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3C02);      // tie, odd rounds up
-#if defined(__FLT16_MAX__)
+#if defined(LLAMA2_TEST_COMPILER_HALF)
   // The compiler's own conversion as an oracle over random bit patterns.
   std::mt19937 rng(7);
   for (int i = 0; i < 200000; ++i) {
     const float f = std::bit_cast<float>(static_cast<std::uint32_t>(rng()));
     if (std::isnan(f)) continue;
-    const _Float16 h = static_cast<_Float16>(f);
+    const CompilerHalf h = static_cast<CompilerHalf>(f);
     ASSERT_EQ(quant::f32_to_f16(f), std::bit_cast<std::uint16_t>(h)) << f;
   }
 #endif
@@ -399,8 +410,14 @@ class QuantKernelTest : public ::testing::TestWithParam<std::string> {
   void TearDown() override { quant::force_kernel(""); }
 };
 
+// Test names allow only letters, digits and '_' ("neon-dotprod" -> "neon_dotprod").
 INSTANTIATE_TEST_SUITE_P(Quant, QuantKernelTest, ::testing::ValuesIn(quant::available_kernels()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& ch : name)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return name;
+                         });
 
 TEST_P(QuantKernelTest, MatchesScalarIntegerReference) {
   ASSERT_STREQ(quant::kernel_name(), GetParam().c_str());
