@@ -11,7 +11,16 @@
 namespace {
 
 #if LLAMA2_NEON_DOTPROD
-inline int32x4_t Dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+inline int32x4_t Dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD) || !defined(__clang__)
+  return vdotq_s32(acc, a, b);
+#else
+  // Clang's arm_neon.h (14, Debian 12's) declares vdotq_s32 only when the whole file targets
+  // dotprod, so here the instruction is written out (.arch lets the assembler accept it).
+  __asm__(".arch armv8.2-a+dotprod\n\tsdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+#endif
+}
 #else
 inline int32x4_t Dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
   // |a * b| <= 128 * 128 fits int16; pairs are added into int32 lanes.

@@ -176,7 +176,7 @@ std::vector<const KernelSet*> simd_kernels() {
 
 // ---- NEON + dot product ----
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("arch=armv8.2-a+dotprod"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("arch=armv8.2-a+dotprod")  // what arm_neon.h declares vdotq_s32 with
