@@ -74,9 +74,18 @@ std::uint16_t f16_round_up(float v) {
   return h;
 }
 
+// nearbyint(v) clamped to [lo, hi]; NaN (from a NaN or infinite input) gives 0, since
+// converting it to int is undefined.
 int round_clamp(float v, int lo, int hi) {
   const float r = std::nearbyint(v);
+  if (std::isnan(r)) return 0;
   return r < static_cast<float>(lo) ? lo : r > static_cast<float>(hi) ? hi : static_cast<int>(r);
+}
+
+// ceil(v) clamped to [0, hi], NaN giving 0 (see round_clamp).
+int ceil_clamp(float v, int hi) {
+  const float c = std::ceil(v);
+  return !(c > 0.0f) ? 0 : c >= static_cast<float>(hi) ? hi : static_cast<int>(c);
 }
 
 void check_row(DType t, std::int64_t n) {
@@ -141,13 +150,13 @@ void quantize_k_affine(const float* x, int levels, std::uint8_t* b, std::uint8_t
   int m[8], sc[8];
   float need[8], max_need = 0.0f;
   for (int j = 0; j < 8; ++j) {
-    m[j] = dmin > 0.0f ? std::min(63, static_cast<int>(std::ceil(-lo[j] / dmin))) : 0;
+    m[j] = dmin > 0.0f ? ceil_clamp(-lo[j] / dmin, 63) : 0;
     need[j] = std::max(0.0f, hi[j] + dmin * static_cast<float>(m[j])) / static_cast<float>(levels);
     max_need = std::max(max_need, need[j]);
   }
   const std::uint16_t dh = f16_round_up(max_need / 63.0f);
   const float d = f16_to_f32(dh);
-  for (int j = 0; j < 8; ++j) sc[j] = d > 0.0f ? std::min(63, static_cast<int>(std::ceil(need[j] / d))) : 0;
+  for (int j = 0; j < 8; ++j) sc[j] = d > 0.0f ? ceil_clamp(need[j] / d, 63) : 0;
   store_u16(b, dh);
   store_u16(b + 2, dminh);
   for (int j = 0; j < 4; ++j) {

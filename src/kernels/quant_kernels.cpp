@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "core/error.hpp"
@@ -46,12 +47,27 @@ void quantize_token(const float* xt, std::int64_t n, int block, std::int8_t* q, 
     const float* xb = xt + b * block;
     std::int8_t* qb = q + b * block;
     float amax = 0.0f;
-    for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    bool finite = true;
+    for (int i = 0; i < block; ++i) {
+      amax = std::max(amax, std::fabs(xb[i]));
+      finite = finite && std::isfinite(xb[i]);
+    }
+    if (!finite) {
+      // A NaN or infinity (a model with such weights): no int8 value stands for it, and
+      // converting it to int is undefined. The block gets scale NaN, so every product with it
+      // is NaN, as in fp32.
+      std::fill(qb, qb + block, std::int8_t{0});
+      d_out[b] = dsum_out[b] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
     const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+    // A block of tiny values (amax below ~1e-36) has a d so small that 1/d overflows: divide.
+    const bool divide = !std::isfinite(id);
     int sum = 0;
     for (int i = 0; i < block; ++i) {
-      // |x * id| <= 127 up to rounding, so no clamp is needed.
-      const int v = static_cast<int>(round_half_even(xb[i] * id));
+      // |x * id| <= 127 up to rounding (the clamp is for the division's rounding).
+      const int v = divide ? static_cast<int>(std::clamp(round_half_even(xb[i] / d), -127.0f, 127.0f))
+                           : static_cast<int>(round_half_even(xb[i] * id));
       qb[i] = static_cast<std::int8_t>(v);
       sum += v;
     }

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -309,6 +310,31 @@ TEST(QuantRoundTrip, ZerosAndConstantsAreExact) {
   }
 }
 
+// A NaN or infinity (a hostile or broken fp32 checkpoint given to `llama2 quantize`) must not
+// reach a float-to-int conversion (undefined; UBSan stops the sanitizer build), and blocks
+// without one must encode exactly as if the bad ones were not there.
+TEST(QuantRoundTrip, NonFiniteValuesStayInTheirBlocks) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (DType t : kRowTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    const std::int64_t n = 512, half = n / 2;  // the bad values all in the first half
+    auto x = weights_like(n, 17);
+    x[3] = nan, x[40] = inf, x[200] = -inf;
+    const std::uint64_t rb = quant::row_bytes(t, n), half_rb = quant::row_bytes(t, half);
+    std::vector<std::uint8_t> whole(rb), second(half_rb);
+    quant::quantize_row(t, x.data(), whole.data(), n);
+    quant::quantize_row(t, x.data() + half, second.data(), half);
+    EXPECT_EQ(std::vector<std::uint8_t>(whole.begin() + static_cast<std::ptrdiff_t>(rb - half_rb), whole.end()), second);
+  }
+  std::vector<float> g(64, 0.5f);
+  g[7] = nan;
+  std::vector<std::int8_t> q(64);
+  std::vector<float> scales(2);
+  quant::quantize_q8_grouped(g.data(), q.data(), scales.data(), 64, 32);
+  EXPECT_EQ(scales[1], 0.5f / 127.0f);
+  EXPECT_EQ(q[40], 127);
+}
+
 TEST(QuantRoundTrip, Q8Grouped) {
   const auto x = weights_like(256, 9);
   std::vector<std::int8_t> q(256);
@@ -439,6 +465,24 @@ TEST_P(QuantKernelTest, MatchesScalarIntegerReference) {
   }
 }
 
+// A NaN or infinity among the activations gives a non-finite result in every row, as fp32
+// math would, on every kernel set (the int8 path marks such a block with a NaN scale).
+TEST_P(QuantKernelTest, NonFiniteActivationsGiveNonFiniteRows) {
+  ThreadPool pool(2);
+  for (const KernelCase& c : kernel_cases()) {
+    if (c.raw) continue;
+    SCOPED_TRACE(label(c));
+    const QMatrix m = make_matrix(c.type, c.rows, c.cols, 300 + static_cast<std::uint32_t>(c.rows), c.group);
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      auto x = activations(c.cols, 9);
+      x[static_cast<std::size_t>(c.cols / 2)] = bad;
+      std::vector<float> y(c.rows);
+      quant::matvec(m.t, x.data(), y.data(), pool);
+      for (std::int64_t r = 0; r < c.rows; ++r) ASSERT_FALSE(std::isfinite(y[r])) << "row " << r << " x " << bad;
+    }
+  }
+}
+
 TEST_P(QuantKernelTest, MatchesDequantizedFp32WithinActivationRounding) {
   ThreadPool pool(1);
   for (const KernelCase& c : kernel_cases()) {
@@ -535,6 +579,21 @@ TEST(QuantActivations, RoundLikeNearbyint) {
       }
     }
   }
+}
+
+// Blocks of tiny values, whose scale's reciprocal overflows, still quantize to -127..127
+// (found by fuzz_checkpoint: the product was infinite and its conversion to int undefined).
+TEST(QuantActivations, TinyBlocksQuantizeByDivision) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 1e-38f, x[1] = -0.5e-38f, x[2] = 2e-45f;  // d = 1e-38 / 127 is subnormal: 1/d = inf
+  quant::detail::ActBuffer buf;
+  buf.quantize(x.data(), 32, 1, 32);
+  const quant::detail::Acts a = buf.acts(0);
+  ASSERT_GT(a.d[0], 0.0f);
+  ASSERT_TRUE(std::isinf(1.0f / a.d[0]));
+  EXPECT_EQ(a.q[0], 127);
+  EXPECT_EQ(a.q[1], static_cast<int>(std::nearbyint(-0.5e-38f / a.d[0])));
+  EXPECT_EQ(a.q[2], 0);
 }
 
 TEST(QuantKernel, OpsDispatchesQuantizedTypes) {
