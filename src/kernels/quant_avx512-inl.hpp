@@ -65,7 +65,8 @@ inline __m512 AddTail(__m512 sum, float tail) { return _mm512_add_ps(sum, _mm512
 // for Q4_0's nibbles, the stored min m for Q4_1) adds c * sum(x) on top: Fmt::Bias8 gives c for
 // eight blocks, gathered in the side vector. A tail of fewer than eight blocks goes through the
 // 256-bit code (Fmt::Block256).
-// The blocks from block b on (fewer than eight), through the 256-bit code.
+
+// The row's blocks from block b on (fewer than eight), through the 256-bit code.
 template <class Fmt>
 inline float PairsTail(const std::uint8_t* row, const Acts& a, std::int64_t n, std::int64_t b) {
   if (b >= n / kQK) return 0.0f;
@@ -76,6 +77,7 @@ inline float PairsTail(const std::uint8_t* row, const Acts& a, std::int64_t n, s
   return RowBlocks32<typename Fmt::Block256>(row + b * Fmt::kBytes, rest, n - b * kQK);
 }
 
+// The Step kernel of a row (Rows512): eight blocks per step, then PairsTail.
 template <class Fmt>
 struct Pairs {
   static constexpr std::int64_t kStep = 8 * kQK;
