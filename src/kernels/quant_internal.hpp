@@ -71,6 +71,10 @@ struct Acts {
   const std::int8_t* q = nullptr;    // n values, padded with zeros to a multiple of 64
   const float* d = nullptr;          // per block: the scale, max|x| / 127
   const float* dsum = nullptr;       // per block: d * sum(q), what a block's min multiplies
+  // q again with the blocks of every 128 values in the order 0, 2, 1, 3 (only when block is 32
+  // and n a multiple of 256): the AVX-512 K-quant kernels take 64 bytes of nibbles at once,
+  // whose low nibbles are sub-blocks 0 and 2 and whose high ones 1 and 3.
+  const std::int8_t* qk = nullptr;
   std::int64_t n = 0;
   int block = kQK;
 };
@@ -88,7 +92,7 @@ class ActBuffer {
   const float* x_ = nullptr;
   std::int64_t n_ = 0, padded_ = 0, blocks_ = 0;
   int block_ = 0;
-  std::vector<std::int8_t> q_;
+  std::vector<std::int8_t> q_, qk_;
   std::vector<float> d_, dsum_;
 };
 

@@ -581,6 +581,28 @@ TEST(QuantActivations, RoundLikeNearbyint) {
   }
 }
 
+// The K-order copy (what the AVX-512 K-quant kernels read) holds each 128 values' blocks in
+// the order 0, 2, 1, 3; it exists only where K-quant rows can use it (n a multiple of 256).
+TEST(QuantActivations, KOrderPermutesBlocksWithinEach128) {
+  const int n = 512;
+  const auto x = activations(n * 2, 23);
+  quant::detail::ActBuffer buf;
+  buf.quantize(x.data(), n, 2, 32);
+  for (int t = 0; t < 2; ++t) {
+    const quant::detail::Acts a = buf.acts(t);
+    ASSERT_NE(a.qk, nullptr);
+    const int from[4] = {0, 2, 1, 3};
+    for (int i = 0; i < n; ++i) {
+      const int chunk = i / 128, block = i % 128 / 32, within = i % 32;
+      ASSERT_EQ(a.qk[i], a.q[chunk * 128 + from[block] * 32 + within]) << t << " " << i;
+    }
+  }
+  buf.quantize(x.data(), 96, 1, 32);
+  EXPECT_EQ(buf.acts(0).qk, nullptr);
+  buf.quantize(x.data(), 512, 1, 64);
+  EXPECT_EQ(buf.acts(0).qk, nullptr);
+}
+
 // Blocks of tiny values, whose scale's reciprocal overflows, still quantize to -127..127
 // (found by fuzz_checkpoint: the product was infinite and its conversion to int undefined).
 TEST(QuantActivations, TinyBlocksQuantizeByDivision) {
