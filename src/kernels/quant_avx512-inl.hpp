@@ -51,6 +51,14 @@ inline __m512i DotSS512(__m512i w, __m512i x) {
   return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
 }
 
+// Signed x signed bytes through the unsigned operand: w XOR 0x80 is w + 128 as an unsigned byte,
+// so this is sum((w + 128) x) = sum(w x) + 128 sum(x) per lane, two instructions instead of
+// DotSS512's four. The caller takes 128 d_w * (d_x sum(x)) off per block, from the
+// activations' dsum (the same route as Q4_0's -8 offset).
+inline __m512i DotBiased512(__m512i w, __m512i x) {
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(w, _mm512_set1_epi8(-128)), x);
+}
+
 // The eight f16 scales of eight consecutive blocks (`stride` bytes apart, scale first) as fp32.
 inline __m256 BlockScales8(const std::uint8_t* blk, int stride) {
   alignas(16) std::uint16_t h[8];
@@ -125,17 +133,18 @@ __m512 RowPairs512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   return _mm512_add_ps(sum, _mm512_zextps128_ps512(_mm_set_ss(tail)));
 }
 
-// Q8_0: signed weights, so the sign trick of DotSS512.
+// Q8_0: signed weights, offset by 128 (DotBiased512); the offset comes off as a bias of
+// -128 d per block.
 struct Q8_0x512 {
   using Block256 = Q8_0;
   static constexpr int kBytes = 34;
-  static constexpr bool kBias = false;
+  static constexpr bool kBias = true;
   static __m256 Scales8(const std::uint8_t* blk) { return BlockScales8(blk, kBytes); }
-  static __m256 Bias8(const std::uint8_t*, __m256 d) { return d; }
+  static __m256 Bias8(const std::uint8_t*, __m256 d) { return _mm256_mul_ps(d, _mm256_set1_ps(-128.0f)); }
   static __m512i PairDot(const std::uint8_t* blk, int k, __m512i x) {
     const std::uint8_t* p = blk + 2 * k * kBytes;
     const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(Load32(p + 2)), Load32(p + kBytes + 2), 1);
-    return DotSS512(w, x);
+    return DotBiased512(w, x);
   }
 };
 
