@@ -41,42 +41,46 @@ inline float round_half_even(float v) {
   return (v + kMagic) - kMagic;
 }
 
-void quantize_token(const float* xt, std::int64_t n, int block, std::int8_t* q, float* d_out, float* dsum_out,
-                    std::int64_t padded) {
-  for (std::int64_t b = 0; b < n / block; ++b) {
-    const float* xb = xt + b * block;
-    std::int8_t* qb = q + b * block;
-    float amax = 0.0f;
-    bool finite = true;
-    for (int i = 0; i < block; ++i) {
-      amax = std::max(amax, std::fabs(xb[i]));
-      finite = finite && std::isfinite(xb[i]);
-    }
-    if (!finite) {
-      // A NaN or infinity (a model with such weights): no int8 value stands for it, and
-      // converting it to int is undefined. The block gets scale NaN, so every product with it
-      // is NaN, as in fp32.
-      std::fill(qb, qb + block, std::int8_t{0});
-      d_out[b] = dsum_out[b] = std::numeric_limits<float>::quiet_NaN();
-      continue;
-    }
-    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-    // A block of tiny values (amax below ~1e-36) has a d so small that 1/d overflows: divide.
-    const bool divide = !std::isfinite(id);
-    int sum = 0;
-    for (int i = 0; i < block; ++i) {
-      // |x * id| <= 127 up to rounding (the clamp is for the division's rounding).
-      const int v = divide ? static_cast<int>(std::clamp(round_half_even(xb[i] / d), -127.0f, 127.0f))
-                           : static_cast<int>(round_half_even(xb[i] * id));
-      qb[i] = static_cast<std::int8_t>(v);
-      sum += v;
-    }
-    d_out[b] = d;
-    dsum_out[b] = d * static_cast<float>(sum);
+}  // namespace
+
+void quantize_block(const float* xb, int block, std::int8_t* qb, float& d_out, float& dsum_out) {
+  float amax = 0.0f;
+  bool finite = true;
+  for (int i = 0; i < block; ++i) {
+    amax = std::max(amax, std::fabs(xb[i]));
+    finite = finite && std::isfinite(xb[i]);
   }
-  std::fill(q + n, q + padded, std::int8_t{0});
+  if (!finite) {
+    // A NaN or infinity (a model with such weights): no int8 value stands for it, and
+    // converting it to int is undefined. The block gets scale NaN, so every product with it
+    // is NaN, as in fp32.
+    std::fill(qb, qb + block, std::int8_t{0});
+    d_out = dsum_out = std::numeric_limits<float>::quiet_NaN();
+    return;
+  }
+  const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+  // A block of tiny values (amax below ~1e-36) has a d so small that 1/d overflows: divide.
+  const bool divide = !std::isfinite(id);
+  int sum = 0;
+  for (int i = 0; i < block; ++i) {
+    // |x * id| <= 127 up to rounding (the clamp is for the division's rounding).
+    const int v = divide ? static_cast<int>(std::clamp(round_half_even(xb[i] / d), -127.0f, 127.0f))
+                         : static_cast<int>(round_half_even(xb[i] * id));
+    qb[i] = static_cast<std::int8_t>(v);
+    sum += v;
+  }
+  d_out = d;
+  dsum_out = d * static_cast<float>(sum);
+}
+
+namespace {
+void quantize_scalar(const float* x, std::int64_t n, int block, std::int8_t* q, float* d, float* dsum) {
+  for (std::int64_t b = 0; b < n / block; ++b) quantize_block(x + b * block, block, q + b * block, d[b], dsum[b]);
 }
 }  // namespace
+
+// The quantizer of the active kernel set (defined with the kernel choice below).
+QuantizeFn active_quantizer(int block);
 
 void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block, ThreadPool* pool) {
   x_ = x, n_ = n, block_ = block;
@@ -88,9 +92,11 @@ void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block
   if (d_.size() < tokens * blocks_) d_.resize(tokens * blocks_), dsum_.resize(tokens * blocks_);
   const bool k_order = block == kQK && n % kQKK == 0;
   if (k_order && qk_.size() < tokens * padded_) qk_.resize(tokens * padded_);
+  const QuantizeFn quantize_token = active_quantizer(block);
   auto one = [&](std::int64_t t) {
     std::int8_t* q = q_.data() + t * padded_;
-    quantize_token(x + t * n, n, block, q, d_.data() + t * blocks_, dsum_.data() + t * blocks_, padded_);
+    quantize_token(x + t * n, n, block, q, d_.data() + t * blocks_, dsum_.data() + t * blocks_);
+    std::fill(q + n, q + padded_, std::int8_t{0});
     if (!k_order) return;
     std::int8_t* qk = qk_.data() + t * padded_;
     for (std::int64_t i = 0; i < n; i += 4 * kQK)
@@ -216,6 +222,14 @@ const KernelSet& active_set() {
   const KernelSet* forced = g_forced.load(std::memory_order_relaxed);
   return forced ? *forced : default_set();
 }
+}  // namespace
+
+detail::QuantizeFn detail::active_quantizer(int block) {
+  const QuantizeFn fn = block % kQK == 0 ? active_set().quantize : nullptr;
+  return fn ? fn : quantize_scalar;
+}
+
+namespace {
 
 // The rows kernel for `w`, after checking that `w` is something the kernels can multiply.
 detail::RowsFn rows_fn(const Tensor& w) {

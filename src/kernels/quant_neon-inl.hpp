@@ -227,9 +227,47 @@ void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, st
     for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = RowQ8Grouped(w, r, acts[t]);
 }
 
+// ---- Activations: quantize_block's arithmetic, four values per instruction -----------------
+// As the x86 version (quant_x86-inl.hpp): the maximum is order-free, the product is rounded to
+// fp32 first and fcvtns rounds it half to even, so the result is bit-identical to the scalar
+// code; blocks with a NaN or infinity, or so tiny that 1 / d overflows, go to the scalar code.
+void QuantizeActs(const float* x, std::int64_t n, int block, std::int8_t* q, float* d, float* dsum) {
+  for (std::int64_t b = 0; b < n / block; ++b) {
+    const float* xb = x + b * block;
+    std::int8_t* qb = q + b * block;
+    float32x4_t amax = vdupq_n_f32(0.0f);
+    uint32x4_t finite = vdupq_n_u32(~0u);
+    for (int i = 0; i < block; i += 4) {
+      const float32x4_t v = vld1q_f32(xb + i), zero_or_nan = vsubq_f32(v, v);  // NaN for inf, NaN
+      amax = vmaxq_f32(amax, vabsq_f32(v));
+      finite = vandq_u32(finite, vceqq_f32(zero_or_nan, zero_or_nan));
+    }
+    const float scale = vmaxvq_f32(amax) / 127.0f, inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
+    if (vminvq_u32(finite) == 0 || !std::isfinite(inverse)) {
+      quantize_block(xb, block, qb, d[b], dsum[b]);
+      continue;
+    }
+    const float32x4_t vinv = vdupq_n_f32(inverse);
+    int32x4_t sum = vdupq_n_s32(0);
+    for (int i = 0; i < block; i += 16) {
+      int32x4_t v[4];
+      for (int j = 0; j < 4; ++j) {
+        v[j] = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(xb + i + 4 * j), vinv));
+        sum = vaddq_s32(sum, v[j]);
+      }
+      const int16x8_t lo = vcombine_s16(vqmovn_s32(v[0]), vqmovn_s32(v[1]));
+      const int16x8_t hi = vcombine_s16(vqmovn_s32(v[2]), vqmovn_s32(v[3]));
+      vst1q_s8(qb + i, vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi)));
+    }
+    d[b] = scale;
+    dsum[b] = scale * static_cast<float>(vaddvq_s32(sum));
+  }
+}
+
 KernelSet MakeKernelSet(const char* name) {
   KernelSet k;
   k.name = name;
+  k.quantize = QuantizeActs;
   auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
   set(DType::F16, Rows<RowHalf<false>>);
   set(DType::BF16, Rows<RowHalf<true>>);

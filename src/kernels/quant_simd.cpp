@@ -17,6 +17,7 @@
 //   neon          widening multiplies and pairwise adds           (every AArch64 CPU)
 // ============================================================================
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>

@@ -618,6 +618,53 @@ TEST(QuantActivations, TinyBlocksQuantizeByDivision) {
   EXPECT_EQ(a.q[2], 0);
 }
 
+// Every kernel set's activation quantizer equals quantize_block to the bit: scales, sums and
+// every int8 value, for blocks of 32 and 64, on random values of many magnitudes, exact ties,
+// zeros, tiny blocks (the division path) and blocks with a NaN or infinity (the NaN path).
+TEST_P(QuantKernelTest, ActivationQuantizerEqualsScalarBitForBit) {
+  namespace qd = quant::detail;
+  const qd::KernelSet* set = nullptr;
+  for (const qd::KernelSet* k : qd::simd_kernels())
+    if (GetParam() == k->name) set = k;
+  if (set == nullptr || set->quantize == nullptr) GTEST_SKIP() << "the scalar quantizer itself";
+  std::mt19937 rng(77);
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int> exponent(-40, 40), pick(0, 9);
+  for (int block : {32, 64}) {
+    for (int n : {block, 3 * block, 2048}) {
+      for (int round = 0; round < 20; ++round) {
+        std::vector<float> x(n);
+        for (int b = 0; b < n / block; ++b) {
+          const int kind = pick(rng);
+          const float scale = std::ldexp(1.0f, exponent(rng));
+          for (int i = 0; i < block; ++i) {
+            float& v = x[b * block + i];
+            v = normal(rng) * scale;
+            if (kind == 0) v = static_cast<float>(static_cast<int>(normal(rng) * 40)) + 0.5f;  // ties
+            if (kind == 1) v = 0.0f;
+            if (kind == 2) v = normal(rng) * 1e-39f;  // 1 / d overflows
+          }
+          if (kind == 0) x[b * block] = 127.0f;  // scale 1: the ties stay ties
+          if (kind == 3) x[b * block + block / 2] = std::numeric_limits<float>::quiet_NaN();
+          if (kind == 4) x[b * block + block - 1] = -std::numeric_limits<float>::infinity();
+        }
+        const std::int64_t blocks = n / block;
+        std::vector<std::int8_t> q_fast(n, 99), q_ref(n, 99);
+        std::vector<float> d_fast(blocks), d_ref(blocks), s_fast(blocks), s_ref(blocks);
+        set->quantize(x.data(), n, block, q_fast.data(), d_fast.data(), s_fast.data());
+        for (std::int64_t b = 0; b < blocks; ++b)
+          qd::quantize_block(x.data() + b * block, block, q_ref.data() + b * block, d_ref[b], s_ref[b]);
+        ASSERT_EQ(q_fast, q_ref) << "block " << block << " n " << n;
+        for (std::int64_t b = 0; b < blocks; ++b) {
+          // Bits, so that NaN equals NaN and -0 differs from +0.
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(d_fast[b]), std::bit_cast<std::uint32_t>(d_ref[b])) << b;
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(s_fast[b]), std::bit_cast<std::uint32_t>(s_ref[b])) << b;
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantKernel, OpsDispatchesQuantizedTypes) {
   ThreadPool pool(2);
   const QMatrix m = make_matrix(DType::Q4_K, 20, 256, 400);

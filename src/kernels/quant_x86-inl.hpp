@@ -56,6 +56,52 @@ inline __m256 Scale(__m256i dot, float scale, __m256 acc) {
 // machine); prefetching a whole row up front gained nothing: the requests must be spread out.
 inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p) + 4096, _MM_HINT_T0); }
 
+// ---- Activations: quantize_block's arithmetic, eight values per instruction ------------------
+// max |x| as a tree of maxima (the same value as the scalar loop's), d = amax / 127, and
+// q = x * (1 / d) rounded half to even: the product is rounded to fp32 first, then vcvtps2dq
+// rounds it in the default rounding mode, as the scalar code's 1.5 * 2^23 trick does. So the
+// result is bit-identical (tested). A block with a NaN or infinity, or so tiny that 1 / d
+// overflows, goes to the scalar code.
+void QuantizeActs(const float* x, std::int64_t n, int block, std::int8_t* q, float* d, float* dsum) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  // vpackssdw / vpacksswb work within 128-bit lanes; these 32-bit moves restore value order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (std::int64_t b = 0; b < n / block; ++b) {
+    const float* xb = x + b * block;
+    std::int8_t* qb = q + b * block;
+    __m256 amax = _mm256_setzero_ps(), not_finite = _mm256_setzero_ps();
+    for (int i = 0; i < block; i += 8) {
+      const __m256 v = _mm256_loadu_ps(xb + i), zero_or_nan = _mm256_sub_ps(v, v);  // NaN for inf, NaN
+      amax = _mm256_max_ps(amax, _mm256_and_ps(v, abs_mask));
+      not_finite = _mm256_or_ps(not_finite, _mm256_cmp_ps(zero_or_nan, zero_or_nan, _CMP_UNORD_Q));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float scale = _mm_cvtss_f32(m) / 127.0f, inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
+    if (_mm256_movemask_ps(not_finite) != 0 || !std::isfinite(inverse)) {
+      quantize_block(xb, block, qb, d[b], dsum[b]);
+      continue;
+    }
+    const __m256 vinv = _mm256_set1_ps(inverse);
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < block; i += 32) {
+      __m256i v[4];
+      for (int j = 0; j < 4; ++j) {
+        v[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + i + 8 * j), vinv));
+        sum = _mm256_add_epi32(sum, v[j]);
+      }
+      const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(qb + i), _mm256_permutevar8x32_epi32(bytes, order));
+    }
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+    d[b] = scale;
+    dsum[b] = scale * static_cast<float>(_mm_cvtsi128_si32(s4));
+  }
+}
+
 // ---- One row of each type: sum_c W[r][c] x[c] ------------------------------------------------
 
 // Types of 32-value blocks (Q8_0, Q4_0, Q4_1): Block(b, acts, index, acc, min_sum) adds one block.
@@ -272,6 +318,7 @@ void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, st
 KernelSet MakeKernelSet(const char* name) {
   KernelSet k;
   k.name = name;
+  k.quantize = QuantizeActs;
   auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
   set(DType::F16, Rows<RowHalf<false>>);
   set(DType::BF16, Rows<RowHalf<true>>);
