@@ -11,6 +11,7 @@
 // is always computed the same way whatever the row range or thread split it falls in.
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -366,8 +367,10 @@ void Swiglu(float* HWY_RESTRICT h1, const float* HWY_RESTRICT h3, int n) {
 
 void Rope(float* HWY_RESTRICT v, int n, int head_size, Position pos, float theta) {
   // Rotations are vectorised as v * cos + swap_pairs(v) * (-sin, +sin); the angles depend only
-  // on the index within a head, so they are computed once per call: head_size/2 scalar cos/sin
-  // with the reference's formula (so the table equals the reference's values), not one per pair.
+  // on the index within a head: head_size/2 scalar cos/sin with the reference's formula (so the
+  // table equals the reference's values), not one per pair. A token's q and k of every layer
+  // share one position, so the table is kept for the next call: computed 2 x n_layers times a
+  // token, it was ~1 % of a 110M-shape Q4_K token.
   constexpr int kMaxHead = 1024;
   const D d;
   const size_t N = hn::Lanes(d);
@@ -376,15 +379,27 @@ void Rope(float* HWY_RESTRICT v, int n, int head_size, Position pos, float theta
     reference::rope(v, n, head_size, pos, theta);
     return;
   }
-  alignas(64) float cos_table[kMaxHead], sin_table[kMaxHead];
-  for (int j = 0; j < head_size; j += 2) {
-    const float freq = 1.0f / std::pow(theta, static_cast<float>(j) / static_cast<float>(head_size));
-    const float angle = static_cast<float>(pos) * freq;
-    const float c = std::cos(angle), s = std::sin(angle);
-    cos_table[j] = cos_table[j + 1] = c;
-    sin_table[j] = -s;
-    sin_table[j + 1] = s;
+  struct Table {
+    Position pos = -1;
+    int head_size = 0;
+    float theta = 0.0f;
+    alignas(64) float cos[kMaxHead], sin[kMaxHead];
+  };
+  thread_local Table table;
+  if (table.pos != pos || table.head_size != head_size || std::bit_cast<std::uint32_t>(table.theta) !=
+                                                              std::bit_cast<std::uint32_t>(theta)) {
+    for (int j = 0; j < head_size; j += 2) {
+      const float freq = 1.0f / std::pow(theta, static_cast<float>(j) / static_cast<float>(head_size));
+      const float angle = static_cast<float>(pos) * freq;
+      const float c = std::cos(angle), s = std::sin(angle);
+      table.cos[j] = table.cos[j + 1] = c;
+      table.sin[j] = -s;
+      table.sin[j + 1] = s;
+    }
+    table.pos = pos, table.head_size = head_size, table.theta = theta;
   }
+  const float* HWY_RESTRICT cos_table = table.cos;
+  const float* HWY_RESTRICT sin_table = table.sin;
   for (int base = 0; base < n; base += head_size) {
     float* HWY_RESTRICT h = v + base;
     const size_t len = static_cast<size_t>(std::min(head_size, n - base));
