@@ -43,6 +43,7 @@ inline float round_half_even(float v) {
 
 }  // namespace
 
+// The scalar reference of activation quantization, which every kernel set's QuantizeFn equals.
 void quantize_block(const float* xb, int block, std::int8_t* qb, float& d_out, float& dsum_out) {
   float amax = 0.0f;
   bool finite = true;
@@ -222,14 +223,6 @@ const KernelSet& active_set() {
   const KernelSet* forced = g_forced.load(std::memory_order_relaxed);
   return forced ? *forced : default_set();
 }
-}  // namespace
-
-detail::QuantizeFn detail::active_quantizer(int block) {
-  const QuantizeFn fn = block % kQK == 0 ? active_set().quantize : nullptr;
-  return fn ? fn : quantize_scalar;
-}
-
-namespace {
 
 // The rows kernel for `w`, after checking that `w` is something the kernels can multiply.
 detail::RowsFn rows_fn(const Tensor& w) {
@@ -250,6 +243,11 @@ detail::RowsFn rows_fn(const Tensor& w) {
 constexpr std::int64_t kRowGrain = 16;
 
 }  // namespace
+
+detail::QuantizeFn detail::active_quantizer(int block) {
+  const QuantizeFn fn = block % kQK == 0 ? active_set().quantize : nullptr;
+  return fn ? fn : quantize_scalar;
+}
 
 std::vector<std::string> available_kernels() {
   std::vector<std::string> names;
