@@ -418,6 +418,7 @@ std::vector<KernelCase> kernel_cases() {
   }
   cases.push_back({DType::Q8_GROUPED, 19, 1376, 32, false});  // w2 of stories42M after regrouping
   cases.push_back({DType::Q8_GROUPED, 19, 768, 64, false});
+  cases.push_back({DType::Q8_GROUPED, 9, 288, 32, false});  // stories15M: 8 groups and 1 more
   cases.push_back({DType::Q8_GROUPED, 3, 448, 64, false});  // an odd number of groups
   cases.push_back({DType::Q8_GROUPED, 4, 288, 96, false});  // a group size known only at run time
   cases.push_back({DType::Q8_GROUPED, 5, 172, 4, false});  // short groups: the scalar path
