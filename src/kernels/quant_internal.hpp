@@ -99,6 +99,7 @@ class ActBuffer {
   const float* x_ = nullptr;
   std::int64_t n_ = 0, padded_ = 0, blocks_ = 0;
   int block_ = 0;
+  bool k_order_ = false;  // qk_ holds the K-order copy (Acts::qk)
   std::vector<std::int8_t> q_, qk_;
   std::vector<float> d_, dsum_;
 };

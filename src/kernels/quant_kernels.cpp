@@ -85,20 +85,20 @@ QuantizeFn active_quantizer(int block);
 
 void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block, ThreadPool* pool) {
   x_ = x, n_ = n, block_ = block;
+  k_order_ = block == kQK && n % kQKK == 0;
   if (block == 0) return;
   // Padding to 64 lets SIMD kernels load whole vectors past a row's last block.
   padded_ = (n + 63) / 64 * 64, blocks_ = n / block;
   const auto tokens = static_cast<std::size_t>(n_tokens);
   if (q_.size() < tokens * padded_) q_.resize(tokens * padded_);
   if (d_.size() < tokens * blocks_) d_.resize(tokens * blocks_), dsum_.resize(tokens * blocks_);
-  const bool k_order = block == kQK && n % kQKK == 0;
-  if (k_order && qk_.size() < tokens * padded_) qk_.resize(tokens * padded_);
+  if (k_order_ && qk_.size() < tokens * padded_) qk_.resize(tokens * padded_);
   const QuantizeFn quantize_token = active_quantizer(block);
   auto one = [&](std::int64_t t) {
     std::int8_t* q = q_.data() + t * padded_;
     quantize_token(x + t * n, n, block, q, d_.data() + t * blocks_, dsum_.data() + t * blocks_);
     std::fill(q + n, q + padded_, std::int8_t{0});
-    if (!k_order) return;
+    if (!k_order_) return;
     std::int8_t* qk = qk_.data() + t * padded_;
     for (std::int64_t i = 0; i < n; i += 4 * kQK)
       for (int b = 0; b < 4; ++b) std::memcpy(qk + i + kQK * b, q + i + kQK * (b % 2 * 2 + b / 2), kQK);
@@ -123,7 +123,7 @@ Acts ActBuffer::acts(int token) const {
   a.q = q_.data() + token * padded_;
   a.d = d_.data() + token * blocks_;
   a.dsum = dsum_.data() + token * blocks_;
-  if (block_ == kQK && n_ % kQKK == 0) a.qk = qk_.data() + token * padded_;
+  if (k_order_) a.qk = qk_.data() + token * padded_;
   return a;
 }
 
