@@ -34,6 +34,7 @@ void validate(const Config& c) {
 
 std::shared_ptr<const Model> Model::load(const std::string& path) {
   MappedFile file(path);
+  file.prefer_huge_pages();
   // GGUF files announce themselves; llama2.c version 0 has no magic at all, so it is the rest.
   if (is_gguf(file.bytes())) return load_gguf(std::move(file));
   return load_llama2c(std::move(file));
