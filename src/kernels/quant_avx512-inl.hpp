@@ -229,12 +229,15 @@ struct Q4_1x512 {
 
 // ---- Q4_K, Q5_K: one 256-value super-block per step -----------------------------------------
 // A super-block's 8 sub-block scales and mins are unpacked together (KScales: the 12-byte 6-bit
-// layout, by byte shuffles), then each 64 bytes of nibbles give four sub-blocks in two 512-bit
-// vectors (KHalf; the activations come in a matching order, Acts::qk). Loading 32 bytes per
-// pair of sub-blocks instead and moving the high nibbles to the upper half was 12-20 % slower
-// in cache (quant_bench, one core) and 16 % slower on a 110M-shape prompt. Q5_K is Q4_K plus a
-// fifth bit per value: bit j of qh byte i belongs to value i of sub-block j; a mask test per
-// pair of sub-blocks adds it in as bit 4.
+// layout, by byte shuffles). Its 128 bytes of nibbles are two 64-byte halves; half h holds
+// sub-blocks 4h and 4h+1 (low and high nibbles of its first 32 bytes) and 4h+2, 4h+3 (of the
+// other 32). Each half gives two vectors whose 16 int32 lanes stay with one sub-block each:
+// [16-byte pieces: lo-nibble pair | the same bytes again], the high nibbles taken in the upper
+// 256 bits. So both vectors of a half add into one integer sum before a single conversion and
+// a single multiply by the per-lane sub-block scales (KSuperBlock), instead of a conversion,
+// a scale permute and a multiply per 64 values. The activations come in the matching order
+// (Acts::qk). Q5_K is Q4_K plus a fifth bit per value: bit j of qh byte i belongs to value i of
+// sub-block j; a mask test adds it in as bit 4.
 
 // The super-block's eight sub-block scales times the activation scales; adds the mins' terms
 // to mins_acc.
@@ -263,31 +266,60 @@ inline __m256 KScales(const std::uint8_t* blk, const Acts& a, std::int64_t ab, _
   return _mm256_mul_ps(_mm512_castps512_ps256(scaled), _mm256_loadu_ps(a.d + ab));
 }
 
-// [1 << i x 32 bytes | 1 << j x 32 bytes]: which qh bit is the fifth bit of each lane.
-inline __m512i BitPair(int i, int j) {
-  return _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << i)), _mm256_set1_epi8(static_cast<char>(1 << j)), 1);
+// Sub-block of each 128-bit piece of a half's vectors: low nibbles of its first and second 32
+// bytes, then their high nibbles.
+inline constexpr int kKPieceSubBlock[4] = {0, 2, 1, 3};
+
+// The 8 scales (one per sub-block) laid out per lane of half h's vectors: [s(4h) x4 | s(4h+2) x4
+// | s(4h+1) x4 | s(4h+3) x4].
+inline __m512 KLaneScales(__m256 scales, int h) {
+  const int b = 4 * h;
+  return _mm512_permutexvar_ps(_mm512_set_epi32(b + 3, b + 3, b + 3, b + 3, b + 1, b + 1, b + 1, b + 1, b + 2, b + 2,
+                                                b + 2, b + 2, b, b, b, b),
+                               _mm512_castps256_ps512(scales));
 }
 
-// Half h (values 128h .. 128h+127) of a super-block: its 64 bytes of nibbles are loaded at once,
-// the low nibbles giving sub-blocks 4h and 4h+2 side by side and the high ones 4h+1 and 4h+3,
-// which is the order of the activations in a.qk (no cross-lane shuffle of the weights). qh:
-// Q5_K's fifth bits, broadcast to both 256-bit halves.
+// One super-block: its scales (KScales) and its two halves' integer sums, added into acc0
+// (half 0) and acc1 (half 1). Q4_K takes the high nibbles as they sit in the byte (16 times the
+// value: one AND, no shift; the 1/16 goes into those lanes' scales, exactly, being a power of
+// two). Q5_K shifts them down, as it adds a fifth bit on top.
 template <bool kFive>
-[[gnu::always_inline]] inline void KHalf(const std::uint8_t* qs, __m512i qh, const std::int8_t* xk, __m256 scales,
-                                         int h, __m512& acc0, __m512& acc1) {
-  const __m512i v = _mm512_loadu_si512(qs + 64 * h), nibble = _mm512_set1_epi8(0x0F);
-  __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
-  if constexpr (kFive) {
-    const __m512i fifth = _mm512_set1_epi8(0x10);  // bit 4 of a nibble is clear
-    lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, BitPair(4 * h, 4 * h + 2)), lo, fifth);
-    hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, BitPair(4 * h + 1, 4 * h + 3)), hi, fifth);
+[[gnu::always_inline]] inline void KSuperBlock(const std::uint8_t* blk, const Acts& a, std::int64_t ab, __m512& acc0,
+                                               __m512& acc1, __m256& mins_acc) {
+  __m256 scales = KScales(blk, a, ab, mins_acc);
+  if constexpr (!kFive) scales = _mm256_mul_ps(scales, _mm256_setr_ps(1, 0.0625f, 1, 0.0625f, 1, 0.0625f, 1, 0.0625f));
+  const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
+  const std::int8_t* xk = a.qk + ab * kQK;
+  const __m512i nibbles = kFive ? _mm512_set1_epi8(0x0F)
+                                : _mm512_inserti64x4(_mm512_set1_epi8(0x0F), _mm256_set1_epi8(static_cast<char>(0xF0)), 1);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i v = _mm512_loadu_si512(qs + 64 * h);
+    __m512i sum = _mm512_setzero_si512();
+    for (int p = 0; p < 2; ++p) {
+      // Bytes 16p .. 16p+15 of each 32-byte run, twice: [run 0 | run 1 | run 0 | run 1].
+      __m512i w = p == 0 ? _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(2, 0, 2, 0)) : _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 3, 1));
+      if constexpr (kFive) {
+        w = _mm512_and_si512(_mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)), nibbles);
+        // Fifth bits of values 16p .. 16p+15 of every sub-block, in each 128-bit piece.
+        const __m512i qh = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ5KQh + 16 * p)));
+        const __m512i bit = _mm512_set_epi32(
+            0x01010101 << (4 * h + kKPieceSubBlock[3]), 0x01010101 << (4 * h + kKPieceSubBlock[3]),
+            0x01010101 << (4 * h + kKPieceSubBlock[3]), 0x01010101 << (4 * h + kKPieceSubBlock[3]),
+            0x01010101 << (4 * h + kKPieceSubBlock[2]), 0x01010101 << (4 * h + kKPieceSubBlock[2]),
+            0x01010101 << (4 * h + kKPieceSubBlock[2]), 0x01010101 << (4 * h + kKPieceSubBlock[2]),
+            0x01010101 << (4 * h + kKPieceSubBlock[1]), 0x01010101 << (4 * h + kKPieceSubBlock[1]),
+            0x01010101 << (4 * h + kKPieceSubBlock[1]), 0x01010101 << (4 * h + kKPieceSubBlock[1]),
+            0x01010101 << (4 * h + kKPieceSubBlock[0]), 0x01010101 << (4 * h + kKPieceSubBlock[0]),
+            0x01010101 << (4 * h + kKPieceSubBlock[0]), 0x01010101 << (4 * h + kKPieceSubBlock[0]));
+        w = _mm512_mask_add_epi8(w, _mm512_test_epi8_mask(qh, bit), w, _mm512_set1_epi8(0x10));
+      } else {
+        w = _mm512_and_si512(w, nibbles);
+      }
+      sum = _mm512_dpbusd_epi32(sum, w, _mm512_loadu_si512(xk + 128 * h + 64 * p));
+    }
+    if (h == 0) acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), KLaneScales(scales, 0), acc0);
+    else acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), KLaneScales(scales, 1), acc1);
   }
-  const __m512 s_lo = _mm512_permutexvar_ps(SubPairIndex(4 * h, 4 * h + 2), _mm512_castps256_ps512(scales));
-  const __m512 s_hi = _mm512_permutexvar_ps(SubPairIndex(4 * h + 1, 4 * h + 3), _mm512_castps256_ps512(scales));
-  const __m512i dot_lo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xk + 128 * h));
-  const __m512i dot_hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, _mm512_loadu_si512(xk + 128 * h + 64));
-  acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_lo), s_lo, acc0);
-  acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_hi), s_hi, acc1);
 }
 
 template <bool kFive>
@@ -297,11 +329,7 @@ struct KQuant {
   [[gnu::always_inline]] static void Step(const std::uint8_t* row, const Acts& a, std::int64_t step, Acc& acc) {
     const std::uint8_t* blk = row + step * kBytes;
     for (int line = 0; line < kBytes; line += 64) Prefetch(blk + line);
-    const std::int64_t ab = step * 8;  // first activation block
-    const __m256 scales = KScales(blk, a, ab, acc.side);
-    const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
-    const __m512i qh = kFive ? _mm512_broadcast_i64x4(Load32(blk + kQ5KQh)) : _mm512_setzero_si512();
-    for (int h = 0; h < 2; ++h) KHalf<kFive>(qs, qh, a.qk + ab * kQK, scales, h, acc.acc0, acc.acc1);
+    KSuperBlock<kFive>(blk, a, step * 8, acc.acc0, acc.acc1, acc.side);
   }
   static __m512 Finish(const std::uint8_t*, const Acts&, std::int64_t, const Acc& acc) {
     return _mm512_sub_ps(_mm512_add_ps(acc.acc0, acc.acc1), _mm512_zextps256_ps512(acc.side));
@@ -317,11 +345,7 @@ __m512 RowKAvx512(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
     const std::uint8_t* blk = row + sb * kBytes;
     for (int line = 0; line < kBytes; line += 64) Prefetch(blk + line);
-    const std::int64_t ab = sb * 8;
-    const __m256 scales = KScales(blk, a, ab, mins_acc);
-    const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
-    const __m512i qh = kFive ? _mm512_broadcast_i64x4(Load32(blk + kQ5KQh)) : _mm512_setzero_si512();
-    for (int h = 0; h < 2; ++h) KHalf<kFive>(qs, qh, a.qk + ab * kQK, scales, h, acc0, acc1);
+    KSuperBlock<kFive>(blk, a, sb * 8, acc0, acc1, mins_acc);
   }
   return _mm512_sub_ps(_mm512_add_ps(acc0, acc1), _mm512_zextps256_ps512(mins_acc));
 }

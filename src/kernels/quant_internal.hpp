@@ -71,9 +71,10 @@ struct Acts {
   const std::int8_t* q = nullptr;    // n values, padded with zeros to a multiple of 64
   const float* d = nullptr;          // per block: the scale, max|x| / 127
   const float* dsum = nullptr;       // per block: d * sum(q), what a block's min multiplies
-  // q again with the blocks of every 128 values in the order 0, 2, 1, 3 (only when block is 32
-  // and n a multiple of 256): the AVX-512 K-quant kernels take 64 bytes of nibbles at once,
-  // whose low nibbles are sub-blocks 0 and 2 and whose high ones 1 and 3.
+  // q again with every 128 values as 16-value pieces: values 0-15 of blocks 0, 2, 1, 3, then
+  // values 16-31 of the same (only when block is 32 and n a multiple of 256). The AVX-512
+  // K-quant kernels build each vector from 16-byte pieces of the nibbles whose low nibbles are
+  // sub-blocks 0 and 2 and whose high ones 1 and 3 (see KSuperBlock).
   const std::int8_t* qk = nullptr;
   std::int64_t n = 0;
   int block = kQK;

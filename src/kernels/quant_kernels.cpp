@@ -100,8 +100,11 @@ void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block
     std::fill(q + n, q + padded_, std::int8_t{0});
     if (!k_order_) return;
     std::int8_t* qk = qk_.data() + t * padded_;
+    // Each 128 values (sub-blocks 0-3 of a K-quant half) as eight 16-value pieces: values 0-15
+    // of sub-blocks 0, 2, 1, 3, then values 16-31 of the same.
+    constexpr int kPiece = kQK / 2, kFrom[4] = {0, 2, 1, 3};
     for (std::int64_t i = 0; i < n; i += 4 * kQK)
-      for (int b = 0; b < 4; ++b) std::memcpy(qk + i + kQK * b, q + i + kQK * (b % 2 * 2 + b / 2), kQK);
+      for (int o = 0; o < 8; ++o) std::memcpy(qk + i + kPiece * o, q + i + kQK * kFrom[o % 4] + kPiece * (o / 4), kPiece);
   };
   // A prompt's activations are spread over the pool (serial work here would leave the other
   // threads waiting at every matrix); a few tokens are not worth a dispatch.

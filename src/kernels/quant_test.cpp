@@ -582,9 +582,10 @@ TEST(QuantActivations, RoundLikeNearbyint) {
   }
 }
 
-// The K-order copy (what the AVX-512 K-quant kernels read) holds each 128 values' blocks in
-// the order 0, 2, 1, 3; it exists only where K-quant rows can use it (n a multiple of 256).
-TEST(QuantActivations, KOrderPermutesBlocksWithinEach128) {
+// The K-order copy (what the AVX-512 K-quant kernels read) holds each 128 values as 16-value
+// pieces: the first halves of blocks 0, 2, 1, 3, then their second halves; it exists only where
+// K-quant rows can use it (n a multiple of 256).
+TEST(QuantActivations, KOrderInterleavesHalfBlocksWithinEach128) {
   const int n = 512;
   const auto x = activations(n * 2, 23);
   quant::detail::ActBuffer buf;
@@ -594,8 +595,9 @@ TEST(QuantActivations, KOrderPermutesBlocksWithinEach128) {
     ASSERT_NE(a.qk, nullptr);
     const int from[4] = {0, 2, 1, 3};
     for (int i = 0; i < n; ++i) {
-      const int chunk = i / 128, block = i % 128 / 32, within = i % 32;
-      ASSERT_EQ(a.qk[i], a.q[chunk * 128 + from[block] * 32 + within]) << t << " " << i;
+      // 16-value piece o of each 128: values 16 (o / 4) .. of block from[o % 4].
+      const int chunk = i / 128, piece = i % 128 / 16, within = i % 16;
+      ASSERT_EQ(a.qk[i], a.q[chunk * 128 + from[piece % 4] * 32 + piece / 4 * 16 + within]) << t << " " << i;
     }
   }
   buf.quantize(x.data(), 96, 1, 32);
