@@ -239,9 +239,9 @@ struct Q4_1x512 {
 // (Acts::qk). Q5_K is Q4_K plus a fifth bit per value: bit j of qh byte i belongs to value i of
 // sub-block j; a mask test adds it in as bit 4.
 
-// The super-block's eight sub-block scales times the activation scales; adds the mins' terms
-// to mins_acc.
-inline __m256 KScales(const std::uint8_t* blk, const Acts& a, std::int64_t ab, __m256& mins_acc) {
+// The super-block's eight sub-block scales times the activation scales `d` (a.d or a.dk, from
+// block ab on); adds the mins' terms to mins_acc.
+inline __m256 KScales(const std::uint8_t* blk, const Acts& a, const float* d, std::int64_t ab, __m256& mins_acc) {
   // The 12 bytes q of 6-bit scales and mins (the first 16 bytes read, all inside the block):
   // scale j < 4 is q[j] & 63 and min j is q[j + 4] & 63; for j >= 4 the low 4 bits come from
   // q[j + 4] (scale: its low nibble, min: its high one) and the top 2 bits from the top bits
@@ -263,7 +263,7 @@ inline __m256 KScales(const std::uint8_t* blk, const Acts& a, std::int64_t ab, _
   const __m512 scaled = _mm512_mul_ps(sc_m, d_dmin);
   mins_acc = _mm256_fmadd_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(scaled), 1)),
                              _mm256_loadu_ps(a.dsum + ab), mins_acc);
-  return _mm256_mul_ps(_mm512_castps512_ps256(scaled), _mm256_loadu_ps(a.d + ab));
+  return _mm256_mul_ps(_mm512_castps512_ps256(scaled), _mm256_loadu_ps(d + ab));
 }
 
 // Sub-block of each 128-bit piece of a half's vectors: low nibbles of its first and second 32
@@ -281,13 +281,12 @@ inline __m512 KLaneScales(__m256 scales, int h) {
 
 // One super-block: its scales (KScales) and its two halves' integer sums, added into acc0
 // (half 0) and acc1 (half 1). Q4_K takes the high nibbles as they sit in the byte (16 times the
-// value: one AND, no shift; the 1/16 goes into those lanes' scales, exactly, being a power of
-// two). Q5_K shifts them down, as it adds a fifth bit on top.
+// value: one AND, no shift), and the activation scales a.dk that have the 1/16 in them (exact,
+// a power of two). Q5_K shifts them down, as it adds a fifth bit on top.
 template <bool kFive>
 [[gnu::always_inline]] inline void KSuperBlock(const std::uint8_t* blk, const Acts& a, std::int64_t ab, __m512& acc0,
                                                __m512& acc1, __m256& mins_acc) {
-  __m256 scales = KScales(blk, a, ab, mins_acc);
-  if constexpr (!kFive) scales = _mm256_mul_ps(scales, _mm256_setr_ps(1, 0.0625f, 1, 0.0625f, 1, 0.0625f, 1, 0.0625f));
+  const __m256 scales = KScales(blk, a, kFive ? a.d : a.dk, ab, mins_acc);
   const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
   const std::int8_t* xk = a.qk + ab * kQK;
   const __m512i nibbles = kFive ? _mm512_set1_epi8(0x0F)

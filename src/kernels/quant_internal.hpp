@@ -76,6 +76,9 @@ struct Acts {
   // K-quant kernels build each vector from 16-byte pieces of the nibbles whose low nibbles are
   // sub-blocks 0 and 2 and whose high ones 1 and 3 (see KSuperBlock).
   const std::int8_t* qk = nullptr;
+  // d again, with the odd blocks' scales divided by 16 (alongside qk): the AVX-512 Q4_K kernel
+  // multiplies high nibbles in place, at 16 times their value.
+  const float* dk = nullptr;
   std::int64_t n = 0;
   int block = kQK;
 };
@@ -102,7 +105,7 @@ class ActBuffer {
   int block_ = 0;
   bool k_order_ = false;  // qk_ holds the K-order copy (Acts::qk)
   std::vector<std::int8_t> q_, qk_;
-  std::vector<float> d_, dsum_;
+  std::vector<float> d_, dsum_, dk_;
 };
 
 // The activation block a weight type's kernels expect: 32 for the ggml types, the group size

@@ -92,7 +92,7 @@ void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block
   const auto tokens = static_cast<std::size_t>(n_tokens);
   if (q_.size() < tokens * padded_) q_.resize(tokens * padded_);
   if (d_.size() < tokens * blocks_) d_.resize(tokens * blocks_), dsum_.resize(tokens * blocks_);
-  if (k_order_ && qk_.size() < tokens * padded_) qk_.resize(tokens * padded_);
+  if (k_order_ && qk_.size() < tokens * padded_) qk_.resize(tokens * padded_), dk_.resize(tokens * blocks_);
   const QuantizeFn quantize_token = active_quantizer(block);
   auto one = [&](std::int64_t t) {
     std::int8_t* q = q_.data() + t * padded_;
@@ -105,6 +105,9 @@ void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block
     constexpr int kPiece = kQK / 2, kFrom[4] = {0, 2, 1, 3};
     for (std::int64_t i = 0; i < n; i += 4 * kQK)
       for (int o = 0; o < 8; ++o) std::memcpy(qk + i + kPiece * o, q + i + kQK * kFrom[o % 4] + kPiece * (o / 4), kPiece);
+    const float* d = d_.data() + t * blocks_;
+    float* dk = dk_.data() + t * blocks_;
+    for (std::int64_t b = 0; b < blocks_; ++b) dk[b] = b % 2 == 0 ? d[b] : d[b] * 0.0625f;
   };
   // A prompt's activations are spread over the pool (serial work here would leave the other
   // threads waiting at every matrix); a few tokens are not worth a dispatch.
@@ -126,7 +129,7 @@ Acts ActBuffer::acts(int token) const {
   a.q = q_.data() + token * padded_;
   a.d = d_.data() + token * blocks_;
   a.dsum = dsum_.data() + token * blocks_;
-  if (k_order_) a.qk = qk_.data() + token * padded_;
+  if (k_order_) a.qk = qk_.data() + token * padded_, a.dk = dk_.data() + token * blocks_;
   return a;
 }
 

@@ -583,8 +583,9 @@ TEST(QuantActivations, RoundLikeNearbyint) {
 }
 
 // The K-order copy (what the AVX-512 K-quant kernels read) holds each 128 values as 16-value
-// pieces: the first halves of blocks 0, 2, 1, 3, then their second halves; it exists only where
-// K-quant rows can use it (n a multiple of 256).
+// pieces: the first halves of blocks 0, 2, 1, 3, then their second halves, and dk the scales
+// with the odd blocks' divided by 16; they exist only where K-quant rows can use them (n a
+// multiple of 256).
 TEST(QuantActivations, KOrderInterleavesHalfBlocksWithinEach128) {
   const int n = 512;
   const auto x = activations(n * 2, 23);
@@ -599,6 +600,8 @@ TEST(QuantActivations, KOrderInterleavesHalfBlocksWithinEach128) {
       const int chunk = i / 128, piece = i % 128 / 16, within = i % 16;
       ASSERT_EQ(a.qk[i], a.q[chunk * 128 + from[piece % 4] * 32 + piece / 4 * 16 + within]) << t << " " << i;
     }
+    ASSERT_NE(a.dk, nullptr);
+    for (int b = 0; b < n / 32; ++b) ASSERT_EQ(a.dk[b], b % 2 == 0 ? a.d[b] : a.d[b] / 16) << t << " " << b;
   }
   buf.quantize(x.data(), 96, 1, 32);
   EXPECT_EQ(buf.acts(0).qk, nullptr);
