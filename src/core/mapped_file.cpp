@@ -61,6 +61,7 @@ void* map_huge_aligned(int fd, std::uint64_t size) {
   return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
 }
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
 // Bytes of the mapping that starts at `start` which the kernel maps with 2 MB entries (file or
 // anonymous), from /proc/self/smaps; -1 where that is not known (no procfs, an older kernel).
 std::int64_t huge_mapped_bytes(const void* start) {
@@ -93,6 +94,31 @@ bool anonymous_huge_pages_available() {
   std::string modes;
   return std::getline(in, modes) && modes.find("[never]") == std::string::npos;
 }
+
+constexpr int kPopulateRead = 22;  // MADV_POPULATE_READ (Linux 5.14), absent from older headers
+
+// Whether the kernel maps the 2 MB of the file at `offset` (a multiple of 2 MB) whole, when
+// mapped alone at a 2 MB boundary with MADV_HUGEPAGE and faulted in.
+bool window_maps_whole(int fd, std::uint64_t offset) {
+  void* reserve = ::mmap(nullptr, 2 * kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (reserve == MAP_FAILED) return false;
+  const std::uintptr_t aligned = (reinterpret_cast<std::uintptr_t>(reserve) + kHugePage - 1) & ~(kHugePage - 1);
+  bool whole = false;
+  void* p = ::mmap(reinterpret_cast<void*>(aligned), kHugePage, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd,
+                   static_cast<off_t>(offset));
+  if (p != MAP_FAILED && ::madvise(p, kHugePage, MADV_HUGEPAGE) == 0 && ::madvise(p, kHugePage, kPopulateRead) == 0)
+    whole = huge_mapped_bytes(p) == static_cast<std::int64_t>(kHugePage);
+  ::munmap(reserve, 2 * kHugePage);  // also unmaps p, which lies inside
+  return whole;
+}
+
+// Drops [offset, offset + length) of the file from this process's mapping and from the page
+// cache (clean pages that no other process maps), so that the next touch reads it from disk.
+void drop_pages(void* mapped, int fd, std::uint64_t offset, std::uint64_t length) {
+  ::madvise(static_cast<std::byte*>(mapped) + offset, length, MADV_DONTNEED);
+  ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_DONTNEED);
+}
+#endif
 }  // namespace
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
@@ -114,22 +140,49 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   data_ = static_cast<const std::byte*>(p);
 }
 
-// Why: see the header. MADV_POPULATE_READ (Linux 5.14) maps every page now, so that smaps
-// tells how the kernel mapped them; the copy is made only where it mapped fewer than half of
-// the file's whole 2 MB pages with 2 MB entries (a file partly in large folios gains less
-// than the copy costs).
-bool MappedFile::prefer_huge_pages() {
+// Why: see the header. MADV_POPULATE_READ maps every page now, so that smaps tells how the
+// kernel mapped them; nothing is done unless it mapped fewer than half of the file's whole
+// 2 MB pages with 2 MB entries (a file partly in large folios gains less than it would cost).
+// Then, where the file system caches files in large folios (a window re-read from disk comes
+// back mapped whole: a 2 MB probe, so that a file system without them does not pay for a
+// whole re-read at every load), the file is dropped from the page cache and read again
+// through the huge-page mapping, once for all later loads; elsewhere it is copied.
+HugePages MappedFile::prefer_huge_pages() {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr int kPopulateRead = 22;  // MADV_POPULATE_READ, absent from older headers
   const std::uint64_t huge_part = size_ / kHugePage * kHugePage;
-  if (size_ < 8 * kHugePage || !anonymous_huge_pages_available()) return false;
+  if (size_ < 8 * kHugePage || !anonymous_huge_pages_available()) return HugePages::kAsMapped;
   void* mapped = const_cast<std::byte*>(data_);
-  if (::madvise(mapped, size_, kPopulateRead) != 0) return false;
-  const std::int64_t huge = huge_mapped_bytes(mapped);
-  if (huge < 0 || static_cast<std::uint64_t>(huge) * 2 >= huge_part) return false;
+  if (::madvise(mapped, size_, kPopulateRead) != 0) return HugePages::kAsMapped;
+  const auto mostly_whole = [&] {
+    const std::int64_t huge = huge_mapped_bytes(mapped);
+    return huge < 0 || static_cast<std::uint64_t>(huge) * 2 >= huge_part;  // unknown counts as whole
+  };
+  if (mostly_whole()) return HugePages::kAsMapped;
+
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    // A window that is not whole now (eight tries, spread over the file), re-read as a probe.
+    const std::uint64_t windows = huge_part / kHugePage;
+    for (std::uint64_t i = 0; i < 8; ++i) {
+      const std::uint64_t offset = windows * i / 8 * kHugePage;
+      if (window_maps_whole(fd, offset)) continue;
+      drop_pages(mapped, fd, offset, kHugePage);
+      if (window_maps_whole(fd, offset)) {
+        drop_pages(mapped, fd, 0, size_);
+        ::madvise(mapped, size_, kPopulateRead);
+        if (mostly_whole()) {
+          ::close(fd);
+          return HugePages::kReread;
+        }
+      }
+      break;
+    }
+    ::close(fd);
+  }
+
   // 2 MB-aligned anonymous memory, as map_huge_aligned does for files.
   void* reserve = ::mmap(nullptr, size_ + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (reserve == MAP_FAILED) return false;
+  if (reserve == MAP_FAILED) return HugePages::kAsMapped;
   const auto base = reinterpret_cast<std::uintptr_t>(reserve);
   const std::uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -150,9 +203,9 @@ bool MappedFile::prefer_huge_pages() {
   ::mprotect(copy, size_, PROT_READ);  // as read-only as the file mapping it replaces
   ::munmap(mapped, size_);
   data_ = copy;
-  return true;
+  return HugePages::kCopied;
 #else
-  return false;
+  return HugePages::kAsMapped;
 #endif
 }
 

@@ -8,6 +8,13 @@
 
 namespace llama2 {
 
+// What MappedFile::prefer_huge_pages did.
+enum class HugePages {
+  kAsMapped,  // nothing: mapped whole already, too small, or no huge pages here
+  kReread,    // read the file again from disk into 2 MB folios
+  kCopied,    // copied it into anonymous 2 MB pages
+};
+
 class MappedFile {
  public:
   // Maps `path`. Throws Error naming the path on a missing, unreadable or empty file.
@@ -20,11 +27,13 @@ class MappedFile {
 
   // For model weights, which are streamed from memory once per token: makes sure they are
   // mapped with 2 MB pages where the system has them. A file that sits in the page cache as
-  // 4 KB pages (just written, or downloaded) is mapped 4 KB at a time whatever the mapping asks
+  // 4 KB pages (just copied, or downloaded) is mapped 4 KB at a time whatever the mapping asks
   // for, and streaming it then costs a TLB miss every 4 KB (a 1.1B Q4_K model on this
-  // project's VM: 5-10 % of its generation speed). Such a file (8 MB or more) is copied into
-  // anonymous huge pages instead, once per load (about 0.2 ms a MB). Returns whether it was.
-  bool prefer_huge_pages();
+  // project's VM: 10-20 % of its generation speed). For such a file (16 MB or more) this
+  // drops it from the page cache and reads it again through the huge-page mapping, where the
+  // file system then caches it in 2 MB folios (once: later loads find it so), or else copies
+  // it into anonymous huge pages (about 0.35 ms a MB, at every such load).
+  HugePages prefer_huge_pages();
 
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   std::uint64_t size() const { return size_; }
