@@ -141,23 +141,26 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 }
 
 // Why: see the header. MADV_POPULATE_READ maps every page now, so that smaps tells how the
-// kernel mapped them; nothing is done unless it mapped fewer than half of the file's whole
-// 2 MB pages with 2 MB entries (a file partly in large folios gains less than it would cost).
-// Then, where the file system caches files in large folios (a window re-read from disk comes
-// back mapped whole: a 2 MB probe, so that a file system without them does not pay for a
-// whole re-read at every load), the file is dropped from the page cache and read again
-// through the huge-page mapping, once for all later loads; elsewhere it is copied.
+// kernel mapped them; nothing is done if it mapped at least 90 % of the file's whole 2 MB
+// pages with 2 MB entries. Otherwise, where the file system caches files in large folios (a
+// window re-read from disk comes back mapped whole: a 2 MB probe, so that a file system
+// without them does not pay for a whole re-read at every load), the file is dropped from the
+// page cache and read again through the huge-page mapping, once for all later loads (the page
+// cache drifts: under memory pressure the kernel splits large folios, and a file mapped 94 %
+// whole one hour was 78 % the next). Elsewhere it is copied, unless at least half of it is
+// mapped whole already (the copy would then cost more than it gains).
 HugePages MappedFile::prefer_huge_pages() {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   const std::uint64_t huge_part = size_ / kHugePage * kHugePage;
   if (size_ < 8 * kHugePage || !anonymous_huge_pages_available()) return HugePages::kAsMapped;
   void* mapped = const_cast<std::byte*>(data_);
   if (::madvise(mapped, size_, kPopulateRead) != 0) return HugePages::kAsMapped;
-  const auto mostly_whole = [&] {
+  // Whether at least `percent` % of the whole 2 MB pages are mapped whole (unknown counts as yes).
+  const auto whole_at_least = [&](std::uint64_t percent) {
     const std::int64_t huge = huge_mapped_bytes(mapped);
-    return huge < 0 || static_cast<std::uint64_t>(huge) * 2 >= huge_part;  // unknown counts as whole
+    return huge < 0 || static_cast<std::uint64_t>(huge) * 100 >= huge_part * percent;
   };
-  if (mostly_whole()) return HugePages::kAsMapped;
+  if (whole_at_least(90)) return HugePages::kAsMapped;
 
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -170,7 +173,7 @@ HugePages MappedFile::prefer_huge_pages() {
       if (window_maps_whole(fd, offset)) {
         drop_pages(mapped, fd, 0, size_);
         ::madvise(mapped, size_, kPopulateRead);
-        if (mostly_whole()) {
+        if (whole_at_least(90)) {
           ::close(fd);
           return HugePages::kReread;
         }
@@ -179,6 +182,7 @@ HugePages MappedFile::prefer_huge_pages() {
     }
     ::close(fd);
   }
+  if (whole_at_least(50)) return HugePages::kAsMapped;  // a copy would cost more than it gains
 
   // 2 MB-aligned anonymous memory, as map_huge_aligned does for files.
   void* reserve = ::mmap(nullptr, size_ + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

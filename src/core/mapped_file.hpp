@@ -29,10 +29,11 @@ class MappedFile {
   // mapped with 2 MB pages where the system has them. A file that sits in the page cache as
   // 4 KB pages (just copied, or downloaded) is mapped 4 KB at a time whatever the mapping asks
   // for, and streaming it then costs a TLB miss every 4 KB (a 1.1B Q4_K model on this
-  // project's VM: 10-20 % of its generation speed). For such a file (16 MB or more) this
-  // drops it from the page cache and reads it again through the huge-page mapping, where the
-  // file system then caches it in 2 MB folios (once: later loads find it so), or else copies
-  // it into anonymous huge pages (about 0.35 ms a MB, at every such load).
+  // project's VM: 5-20 % of its generation speed). For a file of 16 MB or more that is less
+  // than 90 % mapped whole, this drops it from the page cache and reads it again through the
+  // huge-page mapping, where the file system then caches it in 2 MB folios (once: later loads
+  // find it so), or else, if it is less than half whole, copies it into anonymous huge pages
+  // (about 0.35 ms a MB, at every such load).
   HugePages prefer_huge_pages();
 
   std::span<const std::byte> bytes() const { return {data_, size_}; }

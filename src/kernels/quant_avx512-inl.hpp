@@ -2,9 +2,9 @@
 // quant_x86-inl.hpp inside its namespace when LLAMA2_QUANT_AVX512 is set; with
 // LLAMA2_QUANT_VBMI also set, Q4_0 uses VBMI's byte permutes. No include guard on purpose.
 //
-// Every ggml block type (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) puts two 32-value blocks in one
-// 512-bit vector with a permuted pair of scales, and Q8_GROUPED's groups of 64 (llama2.c's
-// default) fill one vector. A row is reduced through two fp32 sums used alternately (blocks in
+// Q8_0, Q4_0, Q4_1 and Q6_K put two 32-value blocks in one 512-bit vector with a permuted pair
+// of scales; Q4_K and Q5_K put 16-value pieces of four sub-blocks in one (KSuperBlock); and
+// Q8_GROUPED's groups of 64 (llama2.c's default) fill one vector. A row is reduced through two fp32 sums used alternately (blocks in
 // order). Rows go one after another (RowsOneByOne512) except for the 4-bit types with several
 // tokens, where four rows' 256-value steps go side by side (Rows512: a Step kernel). Either
 // way each row takes the same steps in the same order, so its result never depends on its
