@@ -166,27 +166,43 @@ HugePages MappedFile::prefer_huge_pages() {
   if (fd >= 0) {
     // A window that is not whole now (eight tries, spread over the file), re-read as a probe.
     const std::uint64_t windows = huge_part / kHugePage;
+    bool large_folios = false;
     for (std::uint64_t i = 0; i < 8; ++i) {
       const std::uint64_t offset = windows * i / 8 * kHugePage;
       if (window_maps_whole(fd, offset)) continue;
       drop_pages(mapped, fd, offset, kHugePage);
-      if (window_maps_whole(fd, offset)) {
-        drop_pages(mapped, fd, 0, size_);
-        ::madvise(mapped, size_, kPopulateRead);
-        if (whole_at_least(90)) {
-          ::close(fd);
-          return HugePages::kReread;
-        }
-      }
+      large_folios = window_maps_whole(fd, offset);
       break;
     }
     ::close(fd);
+    if (large_folios && reread_into_huge_pages() && whole_at_least(90)) return HugePages::kReread;
   }
   if (whole_at_least(50)) return HugePages::kAsMapped;  // a copy would cost more than it gains
+  return copy_into_huge_pages() ? HugePages::kCopied : HugePages::kAsMapped;
+#else
+  return HugePages::kAsMapped;
+#endif
+}
 
+bool MappedFile::reread_into_huge_pages() {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (anonymous_) return false;  // MADV_DONTNEED would zero a copy
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  void* mapped = const_cast<std::byte*>(data_);
+  drop_pages(mapped, fd, 0, size_);
+  ::close(fd);
+  return ::madvise(mapped, size_, kPopulateRead) == 0;
+#else
+  return false;
+#endif
+}
+
+bool MappedFile::copy_into_huge_pages() {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
   // 2 MB-aligned anonymous memory, as map_huge_aligned does for files.
   void* reserve = ::mmap(nullptr, size_ + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (reserve == MAP_FAILED) return HugePages::kAsMapped;
+  if (reserve == MAP_FAILED) return false;
   const auto base = reinterpret_cast<std::uintptr_t>(reserve);
   const std::uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -205,11 +221,12 @@ HugePages MappedFile::prefer_huge_pages() {
     copiers.emplace_back([=, this] { std::memcpy(copy + begin, data_ + begin, std::min(per_thread, size_ - begin)); });
   for (std::thread& t : copiers) t.join();
   ::mprotect(copy, size_, PROT_READ);  // as read-only as the file mapping it replaces
-  ::munmap(mapped, size_);
+  ::munmap(const_cast<std::byte*>(data_), size_);
   data_ = copy;
-  return HugePages::kCopied;
+  anonymous_ = true;
+  return true;
 #else
-  return HugePages::kAsMapped;
+  return false;
 #endif
 }
 
@@ -220,7 +237,8 @@ MappedFile::~MappedFile() {
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
+      size_(std::exchange(other.size_, 0)),
+      anonymous_(std::exchange(other.anonymous_, false)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
@@ -228,6 +246,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     path_ = std::move(other.path_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    anonymous_ = std::exchange(other.anonymous_, false);
   }
   return *this;
 }

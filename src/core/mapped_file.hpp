@@ -35,6 +35,11 @@ class MappedFile {
   // find it so), or else, if it is less than half whole, copies it into anonymous huge pages
   // (about 0.35 ms a MB, at every such load).
   HugePages prefer_huge_pages();
+  // The two remedies prefer_huge_pages chooses between, public so that tests can run both on
+  // any machine. Both keep the bytes; each returns false where it could not be done (no
+  // Linux, no memory, or, for the re-read, weights that are a copy already).
+  bool reread_into_huge_pages();  // drop the file from the page cache, fault it in again
+  bool copy_into_huge_pages();    // copy it into anonymous 2 MB pages
 
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   std::uint64_t size() const { return size_; }
@@ -44,6 +49,7 @@ class MappedFile {
   std::string path_;
   const std::byte* data_ = nullptr;
   std::uint64_t size_ = 0;
+  bool anonymous_ = false;  // data_ is a copy (copy_into_huge_pages), not the file mapping
 };
 
 // Flushes a file just written and drops it from the page cache (best effort; errors are

@@ -49,6 +49,26 @@ TEST(MappedFile, PreferHugePagesKeepsTheBytes) {
   EXPECT_TRUE(same_bytes(moved, bytes));
 }
 
+// Each remedy on its own (which one prefer_huge_pages picks depends on the machine).
+TEST(MappedFile, RereadAndCopyKeepTheBytes) {
+  const std::string bytes = pattern((std::size_t{18} << 20) + 777);
+  MappedFile file(testing::write_scratch("huge_remedies.bin", bytes));
+  const bool reread = file.reread_into_huge_pages();
+  EXPECT_TRUE(same_bytes(file, bytes)) << "re-read: " << reread;
+  const bool copied = file.copy_into_huge_pages();
+  EXPECT_TRUE(same_bytes(file, bytes)) << "copied: " << copied;
+  if (copied) {
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(file.bytes().data()) % (std::uintptr_t{2} << 20), 0u);
+    EXPECT_FALSE(file.reread_into_huge_pages());  // a copy is never dropped (it would read as zeros)
+    EXPECT_TRUE(same_bytes(file, bytes));
+  }
+  MappedFile moved(std::move(file));
+  EXPECT_TRUE(same_bytes(moved, bytes));
+  if (copied) {
+    EXPECT_FALSE(moved.reread_into_huge_pages());
+  }
+}
+
 TEST(MappedFile, SmallFilesStayMapped) {
   const std::string bytes = pattern(100000);
   MappedFile file(testing::write_scratch("small_map.bin", bytes));
