@@ -152,7 +152,8 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 HugePages MappedFile::prefer_huge_pages() {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   const std::uint64_t huge_part = size_ / kHugePage * kHugePage;
-  if (size_ < 8 * kHugePage || !anonymous_huge_pages_available()) return HugePages::kAsMapped;
+  // A copy is left alone: it was made in huge pages, and dropping pages would zero it.
+  if (anonymous_ || size_ < 8 * kHugePage || !anonymous_huge_pages_available()) return HugePages::kAsMapped;
   void* mapped = const_cast<std::byte*>(data_);
   if (::madvise(mapped, size_, kPopulateRead) != 0) return HugePages::kAsMapped;
   // Whether at least `percent` % of the whole 2 MB pages are mapped whole (unknown counts as yes).

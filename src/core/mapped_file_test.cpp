@@ -60,6 +60,7 @@ TEST(MappedFile, RereadAndCopyKeepTheBytes) {
   if (copied) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(file.bytes().data()) % (std::uintptr_t{2} << 20), 0u);
     EXPECT_FALSE(file.reread_into_huge_pages());  // a copy is never dropped (it would read as zeros)
+    EXPECT_EQ(file.prefer_huge_pages(), HugePages::kAsMapped);
     EXPECT_TRUE(same_bytes(file, bytes));
   }
   MappedFile moved(std::move(file));
