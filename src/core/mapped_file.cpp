@@ -23,6 +23,24 @@ namespace llama2 {
 namespace {
 constexpr std::uint64_t kHugePage = std::uint64_t{2} << 20;
 
+#if defined(MADV_HUGEPAGE)
+// `size` bytes (whole pages) of anonymous memory with protection `prot` at a 2 MB boundary:
+// reserves size + 2 MB of address space, then gives back the head and tail around it.
+// MAP_FAILED on failure.
+void* map_anonymous_aligned(std::uint64_t size, int prot, int flags) {
+  if (size > SIZE_MAX - kHugePage) return MAP_FAILED;
+  void* reserve = ::mmap(nullptr, size + kHugePage, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+  if (reserve == MAP_FAILED) return MAP_FAILED;
+  const auto base = reinterpret_cast<std::uintptr_t>(reserve);
+  const std::uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t end = aligned + (size + page - 1) / page * page, reserve_end = base + size + kHugePage;
+  if (aligned > base) ::munmap(reserve, aligned - base);
+  if (reserve_end > end) ::munmap(reinterpret_cast<void*>(end), reserve_end - end);
+  return reinterpret_cast<void*>(aligned);
+}
+#endif
+
 // Maps a file read-only, for big files at a 2 MB-aligned address with MADV_HUGEPAGE.
 //
 // Why: the first touch of every page table entry costs a few microseconds on virtual machines
@@ -34,25 +52,17 @@ constexpr std::uint64_t kHugePage = std::uint64_t{2} << 20;
 // with errno set on failure.
 void* map_huge_aligned(int fd, std::uint64_t size) {
 #if defined(MADV_HUGEPAGE)
-  if (size >= kHugePage && size <= SIZE_MAX - kHugePage) {
-    // Reserve size + 2 MB of address space, map the file at its first 2 MB boundary, then
-    // give back the reserved head and tail.
-    void* reserve = ::mmap(nullptr, size + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (size >= kHugePage) {
+    // Reserved address space at a 2 MB boundary, then the file mapped over it.
+    void* reserve = map_anonymous_aligned(size, PROT_NONE, MAP_NORESERVE);
     if (reserve != MAP_FAILED) {
-      const auto base = reinterpret_cast<std::uintptr_t>(reserve);
-      const std::uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
-      void* p = ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+      void* p = ::mmap(reserve, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
       if (p == MAP_FAILED) {
         const int saved = errno;
-        ::munmap(reserve, size + kHugePage);
+        ::munmap(reserve, size);
         errno = saved;
         return MAP_FAILED;
       }
-      const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-      const std::uintptr_t mapped_end = aligned + (size + page - 1) / page * page;
-      const std::uintptr_t reserve_end = base + size + kHugePage;
-      if (aligned > base) ::munmap(reserve, aligned - base);
-      if (reserve_end > mapped_end) ::munmap(reinterpret_cast<void*>(mapped_end), reserve_end - mapped_end);
       ::madvise(p, size, MADV_HUGEPAGE);  // a hint: failure (no THP) changes nothing
       return p;
     }
@@ -201,16 +211,9 @@ bool MappedFile::reread_into_huge_pages() {
 
 bool MappedFile::copy_into_huge_pages() {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // 2 MB-aligned anonymous memory, as map_huge_aligned does for files.
-  void* reserve = ::mmap(nullptr, size_ + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (reserve == MAP_FAILED) return false;
-  const auto base = reinterpret_cast<std::uintptr_t>(reserve);
-  const std::uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
-  const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uintptr_t copy_end = aligned + (size_ + page - 1) / page * page;
-  if (aligned > base) ::munmap(reserve, aligned - base);
-  if (base + size_ + kHugePage > copy_end) ::munmap(reinterpret_cast<void*>(copy_end), base + size_ + kHugePage - copy_end);
-  auto* copy = reinterpret_cast<std::byte*>(aligned);
+  void* region = map_anonymous_aligned(size_, PROT_READ | PROT_WRITE, 0);
+  if (region == MAP_FAILED) return false;
+  auto* copy = static_cast<std::byte*>(region);
   ::madvise(copy, size_, MADV_HUGEPAGE);
   // Copied by several threads, in whole 2 MB pages each: the cost is the kernel clearing each
   // new page on first touch plus the copy, both of which scale with the cores.
