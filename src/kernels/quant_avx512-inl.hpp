@@ -4,11 +4,11 @@
 //
 // Q8_0, Q4_0, Q4_1 and Q6_K put two 32-value blocks in one 512-bit vector with a permuted pair
 // of scales; Q4_K and Q5_K put 16-value pieces of four sub-blocks in one (KSuperBlock); and
-// Q8_GROUPED's groups of 64 (llama2.c's default) fill one vector. A row is reduced through two fp32 sums used alternately (blocks in
-// order). Rows go one after another (RowsOneByOne512) except for the 4-bit types with several
-// tokens, where four rows' 256-value steps go side by side (Rows512: a Step kernel). Either
-// way each row takes the same steps in the same order, so its result never depends on its
-// neighbours, on the number of tokens, or on the thread count.
+// Q8_GROUPED's groups of 64 (llama2.c's default) fill one vector. A row is reduced through two
+// fp32 sums used alternately (blocks in order). Rows go one after another (RowsOneByOne512)
+// except for the 4-bit types with several tokens, where four rows' 256-value steps go side by
+// side (Rows512: a Step kernel). Either way each row takes the same steps in the same order, so
+// its result never depends on its neighbours, on the number of tokens, or on the thread count.
 
 // GCC 12's AVX-512 headers pass _mm512_undefined_*() as the unused merge source of unmasked
 // intrinsics, which -Wmaybe-uninitialized reports at every use (a compiler false positive).
@@ -301,15 +301,9 @@ template <bool kFive>
         w = _mm512_and_si512(_mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)), nibbles);
         // Fifth bits of values 16p .. 16p+15 of every sub-block, in each 128-bit piece.
         const __m512i qh = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ5KQh + 16 * p)));
-        const __m512i bit = _mm512_set_epi32(
-            0x01010101 << (4 * h + kKPieceSubBlock[3]), 0x01010101 << (4 * h + kKPieceSubBlock[3]),
-            0x01010101 << (4 * h + kKPieceSubBlock[3]), 0x01010101 << (4 * h + kKPieceSubBlock[3]),
-            0x01010101 << (4 * h + kKPieceSubBlock[2]), 0x01010101 << (4 * h + kKPieceSubBlock[2]),
-            0x01010101 << (4 * h + kKPieceSubBlock[2]), 0x01010101 << (4 * h + kKPieceSubBlock[2]),
-            0x01010101 << (4 * h + kKPieceSubBlock[1]), 0x01010101 << (4 * h + kKPieceSubBlock[1]),
-            0x01010101 << (4 * h + kKPieceSubBlock[1]), 0x01010101 << (4 * h + kKPieceSubBlock[1]),
-            0x01010101 << (4 * h + kKPieceSubBlock[0]), 0x01010101 << (4 * h + kKPieceSubBlock[0]),
-            0x01010101 << (4 * h + kKPieceSubBlock[0]), 0x01010101 << (4 * h + kKPieceSubBlock[0]));
+        alignas(64) std::int32_t bits[16];  // per 128-bit piece: its sub-block's qh bit, in every byte
+        for (int lane = 0; lane < 16; ++lane) bits[lane] = 0x01010101 << (4 * h + kKPieceSubBlock[lane / 4]);
+        const __m512i bit = _mm512_load_si512(bits);
         w = _mm512_mask_add_epi8(w, _mm512_test_epi8_mask(qh, bit), w, _mm512_set1_epi8(0x10));
       } else {
         w = _mm512_and_si512(w, nibbles);
