@@ -143,7 +143,7 @@ TEST(BatchForward, BitIdenticalForAnyThreadCount) {
       forward_batch(*m, items, scratch, pool, logits.data());
       if (threads == 1) {
         first_logits = logits;
-        first_keys = state.key_cache;
+        first_keys.assign(state.key_cache.begin(), state.key_cache.end());
         continue;
       }
       EXPECT_EQ(0, std::memcmp(logits.data(), first_logits.data(), logits.size() * sizeof(float)))

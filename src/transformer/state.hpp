@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/zeroed_allocator.hpp"
 #include "model/config.hpp"
 
 namespace llama2 {
@@ -30,8 +31,10 @@ class State {
   std::vector<float> q;       // query [dim]
   std::vector<float> att;     // attention scores [n_heads][max_positions]
   std::vector<float> logits;  // [vocab_size]
-  std::vector<float> key_cache;
-  std::vector<float> value_cache;
+  // [layer][position][kv_dim] each. Zero pages until written (ZeroedAllocator): a long context
+  // costs memory and page faults only for the positions a sequence reaches.
+  std::vector<float, ZeroedAllocator<float>> key_cache;
+  std::vector<float, ZeroedAllocator<float>> value_cache;
 
  private:
   int max_positions_;
