@@ -125,6 +125,10 @@ void ThreadPool::dispatch(Thunk thunk, void* ctx, int n_tasks) {
 void ThreadPool::worker_loop(int self) {
   std::uint32_t seen = 0;
   for (;;) {
+    // Checked on every turn, not only when a new generation appears: a worker whose work()
+    // read the shutdown job records the shutdown generation as seen, and would otherwise wait
+    // for a job that never comes. That job was published after stop_ was set, so stop_ is
+    // visible here.
     if (stop_.load(std::memory_order_acquire)) return;
     std::uint64_t job = job_.load(std::memory_order_acquire);
     if (generation(job) == seen) {
