@@ -70,6 +70,8 @@ class ThreadPool {
     const std::int64_t threads = n_threads_;
     // First block of piece k of a segment of s blocks: s - s / 2^k (the last piece ends at s).
     auto piece_start = [](std::int64_t s, int k) { return k >= kTasksPerThread ? s : s - (s >> k); };
+    // With size() * kTasksPerThread tasks, claim() gives thread t the tasks t * kTasksPerThread
+    // onward, so task i is piece i % kTasksPerThread of segment i / kTasksPerThread.
     auto body = [&](int task, int) {
       const std::int64_t segment = task / kTasksPerThread, k = task % kTasksPerThread;
       const std::int64_t first = blocks * segment / threads, size = blocks * (segment + 1) / threads - first;
