@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ struct BenchOptions {
   std::string cache_dir;
 };
 
+// Passes over the probe's buffer for each reading beside a generation repetition (1 GiB: ~25 ms
+// a pass here), fewer than the start-up reading's five to keep the run short.
+constexpr int kBesideRepeats = 3;
+
 struct Machine {
   double bandwidth = 0;  // bytes/s
   double flops = 0;      // FLOP/s
@@ -56,6 +61,7 @@ struct Row {
   std::vector<double> seconds;  // one per repetition
   tools::Stats rate;            // tokens/s (ttft: milliseconds)
   double roofline = -1;         // fraction of the roofline; < 0: none
+  std::vector<double> bandwidth;  // tg: read bandwidth before the first and after each repetition
   std::string roofline_kind;    // "bandwidth" or "flops"
   std::uint64_t rss_bytes = 0;  // resident memory after the test (tg only)
 };
@@ -110,6 +116,7 @@ nlohmann::json to_json(const Row& r) {
     j["tokens_per_second"] = stats;
     j["roofline"] = r.roofline_kind;
     j["roofline_fraction"] = r.roofline;
+    if (!r.bandwidth.empty()) j["read_bandwidth_samples_bytes_per_s"] = r.bandwidth;
   }
   if (r.rss_bytes > 0) j["rss_bytes"] = r.rss_bytes;
   return j;
@@ -192,13 +199,19 @@ int bench_command(int argc, char** argv) {
                     " tokens do not fit");
   }
 
-  // The machine, once per thread count.
+  // The machine, once per thread count. The probe's buffer is kept: generation's roofline is
+  // read again beside every repetition (see ReadBandwidthProbe for why).
+  const int max_threads = *std::max_element(o.threads.begin(), o.threads.end());
+  std::optional<tools::ReadBandwidthProbe> probe;
+  {
+    ThreadPool pool(max_threads);
+    probe.emplace(pool, static_cast<std::size_t>(o.membw_mib) << 20);
+  }
   std::map<int, Machine> machine;
   for (int t : o.threads) {
     if (machine.count(t)) continue;
     ThreadPool pool(t);
-    machine[t] = {tools::measure_read_bandwidth(pool, static_cast<std::size_t>(o.membw_mib) << 20),
-                  tools::measure_peak_flops(pool)};
+    machine[t] = {probe->measure(pool, 5), tools::measure_peak_flops(pool)};
   }
   const std::string cpu = tools::cpu_model_name();
   if (!o.json) {
@@ -210,7 +223,7 @@ int bench_command(int argc, char** argv) {
                     m.bandwidth / 1e9, m.flops / 1e9);
       line += buf;
     }
-    emit(line + "\n\n| model | params | size | threads | test | t/s | ± | roofline |\n"
+    emit(line + " (tg rows: against readings beside each repetition)\n\n| model | params | size | threads | test | t/s | ± | roofline |\n"
                 "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n");
   }
 
@@ -247,11 +260,24 @@ int bench_command(int argc, char** argv) {
         report(r);
       }
       if (o.gen > 0) {
-        Row r = measure(base, "tg" + std::to_string(o.gen), o.gen, o.reps,
-                        [&] { return tools::time_generation(*model, o.gen, state, pool); });
+        // Bandwidth read before the first repetition and after each one; a repetition's
+        // fraction is against the higher of the readings on either side of it.
+        std::vector<double> bandwidth{probe->measure(pool, kBesideRepeats)};
+        Row r = measure(base, "tg" + std::to_string(o.gen), o.gen, o.reps, [&] {
+          const double s = tools::time_generation(*model, o.gen, state, pool);
+          bandwidth.push_back(probe->measure(pool, kBesideRepeats));
+          return s;
+        });
+        const double bytes = static_cast<double>(model->weight_bytes_per_token());
+        std::vector<double> fractions;
+        for (std::size_t i = 0; i < r.seconds.size(); ++i)
+          fractions.push_back(bytes * o.gen / r.seconds[i] / std::max(bandwidth[i], bandwidth[i + 1]));
         r.roofline_kind = "bandwidth";
-        r.roofline = static_cast<double>(model->weight_bytes_per_token()) * r.rate.median / m.bandwidth;
-        r.rss_bytes = tools::current_rss_bytes();
+        r.roofline = tools::summarize(fractions).median;
+        r.bandwidth = bandwidth;
+        // The probe's buffer is not the model's memory.
+        const std::uint64_t rss = tools::current_rss_bytes(), probe_rss = probe->resident_bytes();
+        r.rss_bytes = rss > probe_rss ? rss - probe_rss : 0;
         report(r);
       }
       if (o.ttft_prompt > 0) {

@@ -74,7 +74,10 @@ std::size_t FloatLanes() { return hn::Lanes(hn::ScalableTag<float>()); }
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include "hwy/aligned_allocator.h"
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 namespace llama2::tools {
 
@@ -129,29 +132,45 @@ std::string cpu_model_name() {
   return "unknown CPU";
 }
 
-double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats) {
-  const std::size_t n = std::max<std::size_t>(bytes / sizeof(float), 1024);
-  auto buffer = hwy::AllocateAligned<float>(n);
-  float* data = buffer.get();
-  // Each thread reads one contiguous slice, a whole number of cache lines long.
-  const auto slice = [&](int index, int count, std::size_t& begin, std::size_t& end) {
-    const std::size_t per = (n / count + 15) / 16 * 16;
-    begin = std::min(n, index * per);
-    end = index + 1 == count ? n : std::min(n, begin + per);
-  };
-  // Touch every page first (from the thread that will read it), with values that stay exact.
+namespace {
+// Slice [begin, end) of an n-float buffer read by thread `index` of `count`: a whole number of
+// cache lines each.
+void bandwidth_slice(std::size_t n, int index, int count, std::size_t& begin, std::size_t& end) {
+  const std::size_t per = (n / count + 15) / 16 * 16;
+  begin = std::min(n, index * per);
+  end = index + 1 == count ? n : std::min(n, begin + per);
+}
+}  // namespace
+
+ReadBandwidthProbe::ReadBandwidthProbe(ThreadPool& pool, std::size_t bytes) {
+  data_.resize(std::max<std::size_t>(bytes / sizeof(float), 1024));
+#if defined(__linux__)
+  // Only the 2 MB-aligned part of a mapping can get huge pages; the edges stay 4 KB.
+  const auto begin = reinterpret_cast<std::uintptr_t>(data_.data());
+  const std::uintptr_t page = 4096, lo = (begin + page - 1) & ~(page - 1);
+  const std::uintptr_t hi = (begin + data_.size() * sizeof(float)) & ~(page - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
+  // Touch every page (from the thread that will read it), with values that stay exact.
+  float* data = data_.data();
+  const std::size_t n = data_.size();
   pool.run([&](int index, int count) {
     std::size_t b, e;
-    slice(index, count, b, e);
+    bandwidth_slice(n, index, count, b, e);
     for (std::size_t i = b; i < e; ++i) data[i] = static_cast<float>(i & 7);
   });
+}
+
+double ReadBandwidthProbe::measure(ThreadPool& pool, int repeats) const {
+  const float* data = data_.data();
+  const std::size_t n = data_.size();
   std::vector<float> results(pool.size());
   double best = 0;
   for (int r = 0; r < std::max(1, repeats); ++r) {
     const auto t0 = Clock::now();
     pool.run([&](int index, int count) {
       std::size_t b, e;
-      slice(index, count, b, e);
+      bandwidth_slice(n, index, count, b, e);
       results[index] = HWY_DYNAMIC_DISPATCH(SumFloats)(data + b, e - b);
     });
     const double t = seconds_since(t0);
@@ -159,6 +178,35 @@ double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats) 
     if (t > 0) best = std::max(best, static_cast<double>(n * sizeof(float)) / t);
   }
   return best;
+}
+
+std::uint64_t ReadBandwidthProbe::resident_bytes() const {
+  const std::uint64_t bytes = data_.size() * sizeof(float);
+#if defined(__linux__)
+  // mincore needs a page-aligned start: count from the page holding the first byte, and clip
+  // the first and last pages to the buffer.
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (page_size <= 0) return bytes;
+  const std::uint64_t page = static_cast<std::uint64_t>(page_size);
+  const auto begin = reinterpret_cast<std::uintptr_t>(data_.data()), end = begin + bytes;
+  const std::uintptr_t first = begin & ~(page - 1);
+  std::vector<unsigned char> in_core((end - first + page - 1) / page);
+  if (mincore(reinterpret_cast<void*>(first), end - first, in_core.data()) != 0) return bytes;
+  std::uint64_t resident = 0;
+  for (std::size_t i = 0; i < in_core.size(); ++i) {
+    if (!(in_core[i] & 1)) continue;
+    const std::uint64_t lo = std::max<std::uint64_t>(first + i * page, begin);
+    const std::uint64_t hi = std::min<std::uint64_t>(first + (i + 1) * page, end);
+    resident += hi - lo;
+  }
+  return resident;
+#else
+  return bytes;
+#endif
+}
+
+double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats) {
+  return ReadBandwidthProbe(pool, bytes).measure(pool, repeats);
 }
 
 double measure_peak_flops(ThreadPool& pool, double seconds, int repeats) {

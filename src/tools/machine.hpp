@@ -8,8 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/thread_pool.hpp"
+#include "core/zeroed_allocator.hpp"
 
 namespace llama2::tools {
 
@@ -17,9 +19,34 @@ namespace llama2::tools {
 // Arm), or "unknown CPU".
 std::string cpu_model_name();
 
-// Read bandwidth in bytes/s: the best of `repeats` passes summing a `bytes`-sized buffer with
-// every thread of the pool (each its own contiguous slice, vectorised). Use a buffer well
-// beyond the last-level cache (the default 1 GiB) so the result is DRAM's, not a cache's.
+// A buffer for read-bandwidth measurements, faulted in once and kept, so that the bandwidth
+// can be read again right beside each measurement it is the roofline of.
+//
+// Why again: on a shared host the memory bandwidth a guest gets moves within seconds. On this
+// project's VM a 2-thread reading went from ~42 to ~75 GB/s and back between runs a few seconds
+// apart, and a model that streamed its weights at 67 GB/s was reported as 160 % of a 42 GB/s
+// reading taken at start-up. Why kept: faulting 1 GiB in 4 KB at a time takes seconds there.
+class ReadBandwidthProbe {
+ public:
+  // `bytes` well beyond the last-level cache (the default 1 GiB), so that readings are DRAM's,
+  // not a cache's. Asks for 2 MB pages where the system has them, like the model's weights
+  // (see MappedFile::prefer_huge_pages), so TLB misses do not lower the ceiling. Each pool
+  // thread first touches the slice it will read.
+  explicit ReadBandwidthProbe(ThreadPool& pool, std::size_t bytes = std::size_t{1} << 30);
+
+  // Read bandwidth in bytes/s: the best of `repeats` passes summing the buffer with every
+  // thread of the pool (each its own contiguous slice, vectorised).
+  double measure(ThreadPool& pool, int repeats) const;
+
+  // Bytes of the buffer that are resident now, so that a resident-memory figure can leave the
+  // probe out.
+  std::uint64_t resident_bytes() const;
+
+ private:
+  std::vector<float, ZeroedAllocator<float>> data_;
+};
+
+// One reading with a probe of its own: ReadBandwidthProbe(pool, bytes).measure(pool, repeats).
 double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes = std::size_t{1} << 30, int repeats = 5);
 
 // Peak fp32 FLOP/s (an FMA counts 2): the best of `repeats` runs of independent FMA chains on

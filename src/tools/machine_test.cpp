@@ -19,6 +19,24 @@ TEST(Machine, ReadBandwidthIsPositiveAndPlausible) {
   }
 }
 
+TEST(Machine, BandwidthProbeIsResidentAndReadsAgain) {
+  ThreadPool pool(2);
+  const std::size_t bytes = std::size_t{24} << 20;
+  const ReadBandwidthProbe probe(pool, bytes);
+  // Every page is touched up front, so that the readings below only read.
+  EXPECT_EQ(probe.resident_bytes(), bytes);
+  for (int threads : {1, 2}) {
+    ThreadPool readers(threads);
+    for (int i = 0; i < 2; ++i) {
+      const double bw = probe.measure(readers, 1);
+      EXPECT_GT(bw, 1e8) << threads << " threads";
+      EXPECT_LT(bw, 1e13) << threads << " threads";
+    }
+  }
+  // The bench subtracts the probe from the process's resident memory: that must leave the rest.
+  EXPECT_GE(current_rss_bytes(), probe.resident_bytes());
+}
+
 TEST(Machine, PeakFlopsIsPositiveAndPlausible) {
   ThreadPool pool(2);
   const double flops = measure_peak_flops(pool, 0.01, 2);
