@@ -152,8 +152,8 @@ HWY_INLINE void TileStep(D d, const float* HWY_RESTRICT w, size_t ldw, const flo
     // The matrix-vector tile (T = 1) is faster without it (it asks further along its own
     // row instead: kAhead). Prefetches never fault, so asking past the last row is harmless.
     if constexpr (kFull && T > 1) __builtin_prefetch(w + (r + R) * ldw + c);
-    // A matrix-vector product streams each row once: ask for the line kAhead floats further
-    // along the same row (see MatvecRows).
+    // A matrix-vector product streams its rows once: ask for the line kAhead floats further on
+    // (see MatvecRows).
     if constexpr (kFull && kAhead > 0) __builtin_prefetch(w + r * ldw + c + kAhead);
     const V wv = kFull ? hn::LoadU(d, w + r * ldw + c) : LoadPart(d, w + r * ldw + c, count, 0.0f);
     for (size_t t = 0; t < T; ++t) acc[t][r] = hn::MulAdd(wv, xv[t], acc[t][r]);
@@ -185,24 +185,25 @@ HWY_INLINE void DotTile(const float* HWY_RESTRICT w, size_t ldw, const float* HW
 }
 
 // ------------------------------------------------------------------------------------------
-// Matrix-vector product: 4 rows at a time sharing the loads of x, 2-way unrolled along the
-// row so 8 FMA chains are in flight. Large matrices are bound by memory bandwidth; this keeps
-// the small ones (that fit in L2) from being bound by FMA latency instead.
-// Each weight load is preceded by a prefetch of the line 4 KB (kMatvecAhead floats) further
-// along its row. The hardware prefetchers alone left a core waiting on memory: with it,
-// generation at 2 threads went from 764-918 to 1086-1144 tok/s on the 15M shape, 257-286 to
-// 315-340 on 42M and 95-113 to 112-135 on 110M (three interleaved runs each); 8 KB ahead was
-// no better, 16 KB worse.
-constexpr size_t kMatvecAhead = 1024;
+// Matrix-vector product: one row at a time, 4-way unrolled along the row (4 FMA chains), so
+// that each thread reads its rows as one linear stream. Big matrices are bound by memory
+// bandwidth, and a single stream with a long software prefetch keeps the most bytes in
+// flight: each weight load is preceded by a prefetch of the line 32 KB (kMatvecAhead floats)
+// further on, which for rows shorter than that is a later row of the same stream.
+// Measured on this project's VM (interleaved A/B of whole-model generation, fractions of the
+// bandwidth read beside each run, four rounds): against 4-row tiles with 4 KB ahead per row,
+// 110M +6 % (1 thread) and +11 % (2 threads), 42M +9 / +9 %, 15M +5 / +14 %. 4-row tiles with
+// 32 KB ahead gained nothing at 1 thread; one row with 16 KB or 64 KB ahead, or 8 chains,
+// gained less. (4 KB per row had been best when tiles were chosen, in the session before the
+// bench read bandwidth beside each run.)
+constexpr size_t kMatvecAhead = 8192;
 
 void MatvecRows(const Tensor& w, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
                 std::int64_t row_begin, std::int64_t row_end) {
   const size_t cols = static_cast<size_t>(w.cols);
   const float* HWY_RESTRICT m = w.f32();
-  size_t r = static_cast<size_t>(row_begin);
-  const size_t end = static_cast<size_t>(row_end);
-  for (; r + 4 <= end; r += 4) DotTile<4, 1, 2, kMatvecAhead>(m + r * cols, cols, x, 0, cols, y + r);
-  for (; r < end; ++r) DotTile<1, 1, 2, kMatvecAhead>(m + r * cols, cols, x, 0, cols, y + r);
+  for (size_t r = static_cast<size_t>(row_begin); r < static_cast<size_t>(row_end); ++r)
+    DotTile<1, 1, 4, kMatvecAhead>(m + r * cols, cols, x, 0, cols, y + r);
 }
 
 // ------------------------------------------------------------------------------------------
