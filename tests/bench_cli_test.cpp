@@ -1,6 +1,7 @@
 // `llama2 bench` end to end on stories260K (the published shapes are too slow for a test).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -50,10 +51,37 @@ TEST(BenchCli, JsonHasEveryTestWithPositiveNumbers) {
     EXPECT_LE(rate.at("min").get<double>(), rate.at("max").get<double>());
     EXPECT_GT(row.at("roofline_fraction").get<double>(), 0);
     EXPECT_EQ(row.at("roofline"), test == "pp8" ? "flops" : "bandwidth");
+    if (test != "tg8") continue;
+    // Bandwidth read before the first repetition and after each; each repetition against the
+    // higher reading beside it, and the row's fraction the median (of two: their mean).
+    const auto& bw = row.at("read_bandwidth_samples_bytes_per_s");
+    ASSERT_EQ(bw.size(), 3u);
+    for (const auto& b : bw) EXPECT_GT(b.get<double>(), 0);
+    const double bytes = row.at("weight_bytes_per_token").get<double>();
+    EXPECT_GT(bytes, 200000 * 4 * 0.9);  // ~all of stories260K's fp32 weights
+    double sum = 0;
+    for (int i = 0; i < 2; ++i) {
+      const double rate = 8 / row.at("samples_seconds")[i].get<double>();
+      sum += bytes * rate / std::max(bw[i].get<double>(), bw[i + 1].get<double>());
+    }
+    EXPECT_NEAR(row.at("roofline_fraction").get<double>(), sum / 2, 1e-9 * sum);
   }
   const std::set<std::pair<int, std::string>> expected = {{1, "pp8"}, {1, "tg8"}, {1, "ttft4"},
                                                           {2, "pp8"}, {2, "tg8"}, {2, "ttft4"}};
   EXPECT_EQ(seen, expected);
+}
+
+TEST(BenchCli, ResidentMemoryLeavesTheBandwidthBufferOut) {
+  // The bandwidth buffer stays resident for the whole run; counted in, a 256 MiB buffer would
+  // take a tiny model's figure past 256 MiB.
+  const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
+                         " -p 0 -n 4 -r 1 -t 1 --membw-mib 256 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.at("results").size(), 1u);
+  const double rss = j.at("results")[0].at("rss_bytes").get<double>();
+  EXPECT_GT(rss, 1 << 20);
+  EXPECT_LT(rss, 256.0 * (1 << 20));
 }
 
 TEST(BenchCli, MarkdownTableHasHeaderAndRows) {

@@ -62,6 +62,7 @@ struct Row {
   tools::Stats rate;            // tokens/s (ttft: milliseconds)
   double roofline = -1;         // fraction of the roofline; < 0: none
   std::vector<double> bandwidth;  // tg: read bandwidth before the first and after each repetition
+  std::uint64_t weight_bytes = 0;  // tg: weight bytes read per token
   std::string roofline_kind;    // "bandwidth" or "flops"
   std::uint64_t rss_bytes = 0;  // resident memory after the test (tg only)
 };
@@ -116,7 +117,10 @@ nlohmann::json to_json(const Row& r) {
     j["tokens_per_second"] = stats;
     j["roofline"] = r.roofline_kind;
     j["roofline_fraction"] = r.roofline;
-    if (!r.bandwidth.empty()) j["read_bandwidth_samples_bytes_per_s"] = r.bandwidth;
+    if (!r.bandwidth.empty()) {
+      j["read_bandwidth_samples_bytes_per_s"] = r.bandwidth;
+      j["weight_bytes_per_token"] = r.weight_bytes;
+    }
   }
   if (r.rss_bytes > 0) j["rss_bytes"] = r.rss_bytes;
   return j;
@@ -163,7 +167,7 @@ void add_options(CLI::App& app, BenchOptions& o) {
                  "this many tokens, pick one); 0 = skip")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
-  app.add_option("--membw-mib", o.membw_mib, "buffer for the read-bandwidth measurement, in MiB")
+  app.add_option("--membw-mib", o.membw_mib, "buffer for the read-bandwidth measurements (at start-up and beside each generation repetition), in MiB")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 16));
   app.add_flag("--json", o.json, "print JSON instead of a markdown table");
@@ -268,7 +272,8 @@ int bench_command(int argc, char** argv) {
           bandwidth.push_back(probe->measure(pool, kBesideRepeats));
           return s;
         });
-        const double bytes = static_cast<double>(model->weight_bytes_per_token());
+        r.weight_bytes = model->weight_bytes_per_token();
+        const double bytes = static_cast<double>(r.weight_bytes);
         std::vector<double> fractions;
         for (std::size_t i = 0; i < r.seconds.size(); ++i)
           fractions.push_back(bytes * o.gen / r.seconds[i] / std::max(bandwidth[i], bandwidth[i + 1]));
