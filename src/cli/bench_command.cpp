@@ -167,7 +167,9 @@ void add_options(CLI::App& app, BenchOptions& o) {
                  "this many tokens, pick one); 0 = skip")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
-  app.add_option("--membw-mib", o.membw_mib, "buffer for the read-bandwidth measurements (at start-up and beside each generation repetition), in MiB")
+  app.add_option("--membw-mib", o.membw_mib,
+                 "buffer for the read-bandwidth measurements (at start-up and beside each generation "
+                 "repetition), in MiB")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 16));
   app.add_flag("--json", o.json, "print JSON instead of a markdown table");
@@ -227,7 +229,8 @@ int bench_command(int argc, char** argv) {
                     m.bandwidth / 1e9, m.flops / 1e9);
       line += buf;
     }
-    emit(line + " (tg rows: against readings beside each repetition)\n\n| model | params | size | threads | test | t/s | ± | roofline |\n"
+    emit(line + " (tg rows: against readings beside each repetition)\n\n"
+                "| model | params | size | threads | test | t/s | ± | roofline |\n"
                 "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n");
   }
 

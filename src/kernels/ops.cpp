@@ -13,8 +13,9 @@ namespace llama2::ops {
 
 namespace {
 // Rows per chunk handed to a thread. A multiple of the 4-row tiles of the quantized and
-// batched kernels, so every full tile stays whole (fp32 matvec goes one row at a time); and 16 rows are 64 bytes of y, so two threads never write the same cache
-// line of a 64-byte aligned y. Chunks are spread evenly: threads differ by at most 16 rows.
+// batched kernels, so every full tile stays whole (fp32 matvec goes one row at a time); and
+// 16 rows are 64 bytes of y, so two threads never write the same cache line of a 64-byte
+// aligned y. Chunks are spread evenly: threads differ by at most 16 rows.
 constexpr std::int64_t kRowGrain = 16;
 }  // namespace
 

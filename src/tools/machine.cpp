@@ -145,11 +145,16 @@ void bandwidth_slice(std::size_t n, int index, int count, std::size_t& begin, st
 ReadBandwidthProbe::ReadBandwidthProbe(ThreadPool& pool, std::size_t bytes) {
   data_.resize(std::max<std::size_t>(bytes / sizeof(float), 1024));
 #if defined(__linux__)
-  // Only the 2 MB-aligned part of a mapping can get huge pages; the edges stay 4 KB.
-  const auto begin = reinterpret_cast<std::uintptr_t>(data_.data());
-  const std::uintptr_t page = 4096, lo = (begin + page - 1) & ~(page - 1);
-  const std::uintptr_t hi = (begin + data_.size() * sizeof(float)) & ~(page - 1);
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // a hint: failure is harmless
+  // A hint, so failure is harmless. madvise wants whole pages; only the 2 MB-aligned part of
+  // the range can get huge pages.
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (page_size > 0) {
+    const auto page = static_cast<std::uintptr_t>(page_size);
+    const auto begin = reinterpret_cast<std::uintptr_t>(data_.data());
+    const std::uintptr_t lo = (begin + page - 1) & ~(page - 1);
+    const std::uintptr_t hi = (begin + data_.size() * sizeof(float)) & ~(page - 1);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+  }
 #endif
   // Touch every page (from the thread that will read it), with values that stay exact.
   float* data = data_.data();
