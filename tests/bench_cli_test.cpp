@@ -65,6 +65,10 @@ TEST(BenchCli, JsonHasEveryTestWithPositiveNumbers) {
       sum += bytes * rate / std::max(bw[i].get<double>(), bw[i + 1].get<double>());
     }
     EXPECT_NEAR(row.at("roofline_fraction").get<double>(), sum / 2, 1e-9 * sum);
+    // The ceiling: the median of the two repetitions' higher neighbouring readings.
+    const double c0 = std::max(bw[0].get<double>(), bw[1].get<double>());
+    const double c1 = std::max(bw[1].get<double>(), bw[2].get<double>());
+    EXPECT_NEAR(row.at("roofline_ceiling").get<double>(), (c0 + c1) / 2, 1e-9 * (c0 + c1));
   }
   const std::set<std::pair<int, std::string>> expected = {{1, "pp8"}, {1, "tg8"}, {1, "ttft4"},
                                                           {2, "pp8"}, {2, "tg8"}, {2, "ttft4"}};
@@ -93,6 +97,9 @@ TEST(BenchCli, MarkdownTableHasHeaderAndRows) {
   EXPECT_NE(r.out.find("| stories260K |"), std::string::npos);
   EXPECT_NE(r.out.find("| pp4 |"), std::string::npos);
   EXPECT_NE(r.out.find("| tg4 |"), std::string::npos);
+  // Each fraction names the ceiling it is of.
+  EXPECT_NE(r.out.find(" GFLOP/s |\n"), std::string::npos);
+  EXPECT_NE(r.out.find(" GB/s |\n"), std::string::npos);
 }
 
 TEST(BenchCli, RejectsMissingModelAndTooLongTests) {

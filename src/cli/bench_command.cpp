@@ -61,6 +61,7 @@ struct Row {
   std::vector<double> seconds;  // one per repetition
   tools::Stats rate;            // tokens/s (ttft: milliseconds)
   double roofline = -1;         // fraction of the roofline; < 0: none
+  double ceiling = 0;           // the roofline: bytes/s (tg: median beside the runs) or FLOP/s (pp)
   std::vector<double> bandwidth;  // tg: read bandwidth before the first and after each repetition
   std::uint64_t weight_bytes = 0;  // tg: weight bytes read per token
   std::string roofline_kind;    // "bandwidth" or "flops"
@@ -83,7 +84,7 @@ std::string mib(std::uint64_t bytes) {
 }
 
 std::string markdown_row(const Row& r) {
-  char rate[48], spread[48], roof[32];
+  char rate[48], spread[48], roof[48];
   if (r.test.rfind("ttft", 0) == 0) {
     std::snprintf(rate, sizeof rate, "%.1f ms", r.rate.median);
     std::snprintf(spread, sizeof spread, "%.1f", r.rate.stddev);
@@ -91,8 +92,10 @@ std::string markdown_row(const Row& r) {
     std::snprintf(rate, sizeof rate, "%.2f", r.rate.median);
     std::snprintf(spread, sizeof spread, "%.2f", r.rate.stddev);
   }
-  if (r.roofline >= 0)
-    std::snprintf(roof, sizeof roof, "%.1f%% %s", 100 * r.roofline, r.roofline_kind == "flops" ? "FLOP" : "BW");
+  if (r.roofline >= 0 && r.roofline_kind == "flops")
+    std::snprintf(roof, sizeof roof, "%.1f%% of %.0f GFLOP/s", 100 * r.roofline, r.ceiling / 1e9);
+  else if (r.roofline >= 0)
+    std::snprintf(roof, sizeof roof, "%.1f%% of %.1f GB/s", 100 * r.roofline, r.ceiling / 1e9);
   else
     std::snprintf(roof, sizeof roof, "-");
   return "| " + r.model + " | " + human(static_cast<double>(r.params), "") + " | " + mib(r.file_bytes) + " | " +
@@ -117,6 +120,7 @@ nlohmann::json to_json(const Row& r) {
     j["tokens_per_second"] = stats;
     j["roofline"] = r.roofline_kind;
     j["roofline_fraction"] = r.roofline;
+    j["roofline_ceiling"] = r.ceiling;
     if (!r.bandwidth.empty()) {
       j["read_bandwidth_samples_bytes_per_s"] = r.bandwidth;
       j["weight_bytes_per_token"] = r.weight_bytes;
@@ -264,6 +268,7 @@ int bench_command(int argc, char** argv) {
                         [&] { return tools::time_prompt(*model, prompt, state, scratch, pool); });
         r.roofline_kind = "flops";
         r.roofline = tools::prompt_flops(c, o.prompt) / o.prompt * r.rate.median / m.flops;
+        r.ceiling = m.flops;
         report(r);
       }
       if (o.gen > 0) {
@@ -277,11 +282,14 @@ int bench_command(int argc, char** argv) {
         });
         r.weight_bytes = model->weight_bytes_per_token();
         const double bytes = static_cast<double>(r.weight_bytes);
-        std::vector<double> fractions;
-        for (std::size_t i = 0; i < r.seconds.size(); ++i)
-          fractions.push_back(bytes * o.gen / r.seconds[i] / std::max(bandwidth[i], bandwidth[i + 1]));
+        std::vector<double> fractions, ceilings;
+        for (std::size_t i = 0; i < r.seconds.size(); ++i) {
+          ceilings.push_back(std::max(bandwidth[i], bandwidth[i + 1]));
+          fractions.push_back(bytes * o.gen / r.seconds[i] / ceilings.back());
+        }
         r.roofline_kind = "bandwidth";
         r.roofline = tools::summarize(fractions).median;
+        r.ceiling = tools::summarize(ceilings).median;
         r.bandwidth = bandwidth;
         // The probe's buffer is not the model's memory.
         const std::uint64_t rss = tools::current_rss_bytes(), probe_rss = probe->resident_bytes();
