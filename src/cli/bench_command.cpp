@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -211,17 +210,15 @@ int bench_command(int argc, char** argv) {
 
   // The machine, once per thread count. The probe's buffer is kept: generation's roofline is
   // read again beside every repetition (see ReadBandwidthProbe for why).
-  const int max_threads = *std::max_element(o.threads.begin(), o.threads.end());
-  std::optional<tools::ReadBandwidthProbe> probe;
-  {
-    ThreadPool pool(max_threads);
-    probe.emplace(pool, static_cast<std::size_t>(o.membw_mib) << 20);
-  }
+  const tools::ReadBandwidthProbe probe = [&] {
+    ThreadPool pool(*std::max_element(o.threads.begin(), o.threads.end()));  // each thread touches its slice
+    return tools::ReadBandwidthProbe(pool, static_cast<std::size_t>(o.membw_mib) << 20);
+  }();
   std::map<int, Machine> machine;
   for (int t : o.threads) {
     if (machine.count(t)) continue;
     ThreadPool pool(t);
-    machine[t] = {probe->measure(pool, 5), tools::measure_peak_flops(pool)};
+    machine[t] = {probe.measure(pool, 5), tools::measure_peak_flops(pool)};
   }
   const std::string cpu = tools::cpu_model_name();
   if (!o.json) {
@@ -274,10 +271,10 @@ int bench_command(int argc, char** argv) {
       if (o.gen > 0) {
         // Bandwidth read before the first repetition and after each one; a repetition's
         // fraction is against the higher of the readings on either side of it.
-        std::vector<double> bandwidth{probe->measure(pool, kBesideRepeats)};
+        std::vector<double> bandwidth{probe.measure(pool, kBesideRepeats)};
         Row r = measure(base, "tg" + std::to_string(o.gen), o.gen, o.reps, [&] {
           const double s = tools::time_generation(*model, o.gen, state, pool);
-          bandwidth.push_back(probe->measure(pool, kBesideRepeats));
+          bandwidth.push_back(probe.measure(pool, kBesideRepeats));
           return s;
         });
         r.weight_bytes = model->weight_bytes_per_token();
@@ -292,7 +289,7 @@ int bench_command(int argc, char** argv) {
         r.ceiling = tools::summarize(ceilings).median;
         r.bandwidth = bandwidth;
         // The probe's buffer is not the model's memory.
-        const std::uint64_t rss = tools::current_rss_bytes(), probe_rss = probe->resident_bytes();
+        const std::uint64_t rss = tools::current_rss_bytes(), probe_rss = probe.resident_bytes();
         r.rss_bytes = rss > probe_rss ? rss - probe_rss : 0;
         report(r);
       }

@@ -210,10 +210,6 @@ std::uint64_t ReadBandwidthProbe::resident_bytes() const {
 #endif
 }
 
-double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats) {
-  return ReadBandwidthProbe(pool, bytes).measure(pool, repeats);
-}
-
 double measure_peak_flops(ThreadPool& pool, double seconds, int repeats) {
   const double lanes = static_cast<double>(HWY_DYNAMIC_DISPATCH(FloatLanes)());
   // Calibrate on one thread: double the iterations until a run lasts a tenth of the target.

@@ -46,9 +46,6 @@ class ReadBandwidthProbe {
   std::vector<float, ZeroedAllocator<float>> data_;
 };
 
-// One reading with a probe of its own: ReadBandwidthProbe(pool, bytes).measure(pool, repeats).
-double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes = std::size_t{1} << 30, int repeats = 5);
-
 // Peak fp32 FLOP/s (an FMA counts 2): the best of `repeats` runs of independent FMA chains on
 // the widest SIMD target, on every thread of the pool; each run lasts about `seconds`.
 double measure_peak_flops(ThreadPool& pool, double seconds = 0.05, int repeats = 5);

@@ -13,7 +13,7 @@ TEST(Machine, CpuModelNameIsNotEmpty) { EXPECT_FALSE(cpu_model_name().empty()); 
 TEST(Machine, ReadBandwidthIsPositiveAndPlausible) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
-    const double bw = measure_read_bandwidth(pool, std::size_t{32} << 20, 2);
+    const double bw = ReadBandwidthProbe(pool, std::size_t{32} << 20).measure(pool, 2);
     EXPECT_GT(bw, 1e8) << threads << " threads";   // above 100 MB/s even under sanitizers
     EXPECT_LT(bw, 1e13) << threads << " threads";  // below 10 TB/s: no machine reads faster
   }
