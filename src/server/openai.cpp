@@ -81,7 +81,11 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
       throw unsupported("function_call", "tool calling");
     if (const json* v = field(body, "response_format")) {
       if (!v->is_object()) throw bad_field("response_format", "expected an object");
-      if (v->value("type", "text") != "text") throw unsupported("response_format", "structured output");
+      // Compared as JSON: json::value("type", "text") would throw a type_error for a type that
+      // is not a string (found by fuzz_request).
+      const json* type = field(*v, "type");
+      if (type && !type->is_string()) throw bad_field("response_format.type", "expected a string");
+      if (type && *type != "text") throw unsupported("response_format", "structured output");
     }
     if (const json* v = field(body, "modalities"); v && *v != json::array({"text"}))
       throw unsupported("modalities", "output other than text");
@@ -153,7 +157,10 @@ std::string message_content(const json& m, std::size_t index, bool may_be_null) 
   // An array of content parts: only text parts can be fed to a text model.
   std::string text;
   for (const json& part : *it) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    // Compared as JSON, never json::value(), which throws a type_error for a non-string type.
+    const auto type = part.is_object() ? part.find("type") : part.end();
+    if (!part.is_object() || type == part.end() || *type != "text" || !part.contains("text") ||
+        !part["text"].is_string())
       throw unsupported(where, "content other than text parts");
     text += part["text"].get<std::string>();
   }

@@ -106,6 +106,7 @@ TEST(OpenAiRequest, UnsupportedFeaturesAreRefusedNotIgnored) {
   EXPECT_EQ(chat_rejection(R"("functions":[{}])"), "400 functions unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("tool_choice":"required")"), "400 tool_choice unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_object"})"), "400 response_format unsupported_parameter");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":0})"), "400 response_format.type ");
   // The values that mean "off" are fine.
   EXPECT_EQ(rejection(R"({"prompt":"x","n":1,"best_of":1,"logprobs":null,"echo":false,"suffix":"",)"
                       R"("logit_bias":{},"presence_penalty":0,"frequency_penalty":0})"),
@@ -134,6 +135,8 @@ TEST(OpenAiRequest, ChatMessages) {
   EXPECT_EQ(bad(R"([{"role":"tool","content":"a"}])"), "400 messages[0].role unsupported_parameter");
   EXPECT_EQ(bad(R"([{"role":"user"}])"), "400 messages[0].content ");
   EXPECT_EQ(bad(R"([{"role":"user","content":[{"type":"image_url","image_url":{}}]}])"),
+            "400 messages[0].content unsupported_parameter");
+  EXPECT_EQ(bad(R"([{"role":"user","content":[{"type":5,"text":"a"}]}])"),
             "400 messages[0].content unsupported_parameter");
   EXPECT_EQ(rejection(R"({"prompt":"x"})", Endpoint::ChatCompletions), "400 messages ");
 }
