@@ -419,6 +419,22 @@ TEST(BadFlags, TokenizeSubcommand) {
   expect_cli_error("tokenize -z " + quote(scratch_dir() + "/nope_tok.bin"), 1, "nope_tok.bin", "hi");
 }
 
+// --tensor-type PATTERN=TYPE (quantize and convert to GGUF): malformed rules are usage errors
+// before anything is read; a pattern that is not a regular expression, or that names no
+// matrix, fails before the output is written.
+TEST(BadFlags, TensorTypeRules) {
+  const std::string m = quote(stories260k()), out = quote(scratch_dir() + "/rules.gguf");
+  expect_cli_error("quantize " + m + " " + out + " --type q8_0 --tensor-type attn_v", 2, "PATTERN=TYPE");
+  expect_cli_error("quantize " + m + " " + out + " --type q8_0 --tensor-type =q8_0", 2, "PATTERN=TYPE");
+  expect_cli_error("quantize " + m + " " + out + " --type q8_0 --tensor-type attn_v=q9", 2, "'q9'");
+  expect_cli_error("quantize " + m + " " + quote(scratch_dir() + "/rules.bin") + " --type q8_0 --tensor-type attn_v=f32",
+                   2, "GGUF");
+  expect_cli_error("convert " + m + " " + quote(scratch_dir() + "/rules.bin") + " --tensor-type attn_v=f32", 2, "GGUF");
+  expect_cli_error("convert " + m + " " + out + " --tensor-type '(=q8_0'", 1, "not a regular expression");
+  expect_cli_error("convert " + m + " " + out + " --tensor-type attn_x=q8_0", 1, "matches no matrix");
+  expect_cli_error("convert " + m + " " + out + " --tensor-type attn_norm=q8_0", 1, "matches no matrix");
+}
+
 // ---------------------------------------------------------------------------
 // Bad token ids and prompts
 // ---------------------------------------------------------------------------

@@ -10,6 +10,8 @@
 
 #include "core/error.hpp"
 #include "core/types.hpp"
+#include "format/gguf_writer.hpp"
+#include "model/tensor.hpp"
 
 namespace llama2::cli {
 
@@ -64,6 +66,26 @@ inline std::vector<TokenId> parse_token_ids(std::string_view text) {
     i = end;
   }
   return ids;
+}
+
+// The weight types the writers produce, by name ("q8_0"); `flag` names the option in the error.
+inline DType parse_weight_type(const std::string& name, const std::string& flag) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K,
+                  DType::Q5_K, DType::Q6_K})
+    if (name == dtype_name(t)) return t;
+  throw UsageError(flag + ": unknown type '" + name + "'");
+}
+
+// --tensor-type PATTERN=TYPE, given any number of times (the pattern may itself hold '=').
+inline std::vector<TensorTypeRule> parse_tensor_type_rules(const std::vector<std::string>& specs) {
+  std::vector<TensorTypeRule> rules;
+  for (const auto& spec : specs) {
+    const std::size_t eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--tensor-type: '" + spec + "' is not PATTERN=TYPE");
+    rules.push_back({spec.substr(0, eq), parse_weight_type(spec.substr(eq + 1), "--tensor-type")});
+  }
+  return rules;
 }
 
 // Writes bytes to stdout and flushes, so text streams as it is generated.

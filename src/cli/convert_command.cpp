@@ -23,13 +23,6 @@ namespace llama2::cli {
 
 namespace {
 
-DType parse_type(const std::string& name) {
-  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K,
-                  DType::Q5_K, DType::Q6_K})
-    if (name == dtype_name(t)) return t;
-  throw UsageError("unknown --type '" + name + "'");
-}
-
 bool ends_with_gguf(const std::string& path) {
   return path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
 }
@@ -51,11 +44,15 @@ int convert_command(int argc, char** argv) {
   app.name("llama2 convert");
   std::vector<std::string> files;
   std::string type_name = "f32", tokenizer_path, tokenizer_out, name, random_shape;
+  std::vector<std::string> tensor_type_specs;
   std::uint64_t seed = 42;
   app.add_option("files", files, "IN OUT (OUT only with --random-shape)")->required()->expected(1, 2);
   app.add_option("--type", type_name, "GGUF weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k"}));
+  app.add_option("--tensor-type", tensor_type_specs,
+                 "GGUF output: PATTERN=TYPE stores the matrices whose names match the regular expression "
+                 "in TYPE instead (e.g. attn_v=f32, blk\\.0\\.=q8_0); repeatable, first match wins");
   app.add_option("-z,--tokenizer", tokenizer_path, "llama2.c tokenizer.bin to embed in the GGUF file");
   app.add_option("--tokenizer-out", tokenizer_out, "also write the model's vocabulary as a llama2.c tokenizer.bin");
   app.add_option("--name", name, "general.name of the GGUF file (default: the input's file name)");
@@ -63,12 +60,14 @@ int convert_command(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the random weights")->capture_default_str();
   if (auto status = parse(app, argc, argv)) return *status;
 
-  const DType type = parse_type(type_name);
+  const DType type = parse_weight_type(type_name, "--type");
+  const auto tensor_types = parse_tensor_type_rules(tensor_type_specs);
   const bool type_given = app.get_option("--type")->count() > 0;
   const auto start = std::chrono::steady_clock::now();
 
   if (!random_shape.empty()) {
     if (files.size() != 1) throw UsageError("--random-shape takes only OUT");
+    if (!tensor_types.empty()) throw UsageError("--tensor-type applies to converting a model, not --random-shape");
     const std::string& out = files[0];
     if (!ends_with_gguf(out)) throw UsageError("--random-shape writes GGUF: OUT must end in .gguf");
     const Config c = gguf_random_shape(random_shape);
@@ -79,6 +78,7 @@ int convert_command(int argc, char** argv) {
     if (files.size() != 2) throw UsageError("convert needs IN and OUT");
     const std::string &in = files[0], &out = files[1];
     const auto model = Model::load(in);
+    check_tensor_type_rules(*model, tensor_types);
     const int vocab_size = model->config().vocab_size;
     std::optional<Vocabulary> vocabulary = model->vocabulary();
     if (!tokenizer_path.empty()) {
@@ -95,11 +95,13 @@ int convert_command(int argc, char** argv) {
         std::fprintf(stderr, "warning: no vocabulary embedded (give -z tokenizer.bin); run it with -z or --ids\n");
       GgufExportOptions options;
       options.type = type;
+      options.tensor_types = tensor_types;
       options.name = name.empty() ? in.substr(in.find_last_of('/') + 1) : name;
       options.vocabulary = vocabulary ? &*vocabulary : nullptr;
       print_notes(write_gguf_model(*model, out, options));
     } else {
       if (type_given && type != DType::F32) throw UsageError("llama2.c output is fp32 only: --type must be f32");
+      if (!tensor_types.empty()) throw UsageError("--tensor-type applies to GGUF output only");
       write_llama2c_v0(*model, out);
     }
   }

@@ -73,6 +73,7 @@ int quantize_command(int argc, char** argv) {
       "Progress and the error introduced (per tensor, relative to its RMS) go to stderr."};
   app.name("llama2 quantize");
   std::string in, out, type_name, tokenizer_path;
+  std::vector<std::string> tensor_type_specs;
   int group_size = 0;
   app.add_option("in", in, "input model (llama2.c checkpoint or GGUF)")->required();
   app.add_option("out", out, "output file")->required();
@@ -81,18 +82,22 @@ int quantize_command(int argc, char** argv) {
       ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "f16", "bf16"}));
   app.add_option("--group-size", group_size, "version 2 only: values per scale (default: 64, halved until it divides dim)")
       ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--tensor-type", tensor_type_specs,
+                 "GGUF only: PATTERN=TYPE stores the matrices whose names match the regular expression "
+                 "in TYPE instead (e.g. attn_v=f32, token_embd=q8_0; f32 too); repeatable, first match wins");
   app.add_option("-z,--tokenizer", tokenizer_path, "GGUF only: tokenizer.bin to embed as the vocabulary");
   if (auto status = parse(app, argc, argv)) return *status;
 
-  DType type = DType::Q8_0;
-  for (DType t : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K})
-    if (type_name == dtype_name(t)) type = t;
+  const DType type = parse_weight_type(type_name, "--type");
+  const auto tensor_types = parse_tensor_type_rules(tensor_type_specs);
   const bool llama2c_v2 = type == DType::Q8_0 && !ends_with(out, ".gguf");
   if (!llama2c_v2 && group_size) throw UsageError("--group-size applies to llama2.c version 2 output only");
   if (llama2c_v2 && !tokenizer_path.empty()) throw UsageError("-z applies to GGUF output only");
+  if (llama2c_v2 && !tensor_types.empty()) throw UsageError("--tensor-type applies to GGUF output only");
 
   const auto start = std::chrono::steady_clock::now();
   const auto model = Model::load(in);
+  check_tensor_type_rules(*model, tensor_types);
   const Config& c = model->config();
   if (llama2c_v2) {
     const int gs = group_size ? group_size : llama2c_group_size(c.dim);
@@ -106,6 +111,7 @@ int quantize_command(int argc, char** argv) {
     if (!tokenizer_path.empty()) vocabulary = vocabulary_from_tokenizer(Tokenizer::load(tokenizer_path, c.vocab_size));
     GgufExportOptions options;
     options.type = type;
+    options.tensor_types = tensor_types;
     options.name = in.substr(in.find_last_of('/') + 1);
     options.vocabulary = vocabulary ? &*vocabulary : nullptr;
     for (const auto& note : write_gguf_model(*model, out, options)) std::fprintf(stderr, "note: %s\n", note.c_str());

@@ -3,6 +3,7 @@
 // file corrupted one field at a time: every case must throw llama2::Error, never crash).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -221,6 +222,46 @@ TEST(GgufModel, LossyTypesAgreeWithFp32) {
     EXPECT_GE(a.top1, c.min_top1) << dtype_name(c.type);
     EXPECT_LE(a.rel_rms, c.max_rel_rms) << dtype_name(c.type);
   }
+}
+
+// --tensor-type: each matrix is stored in the type of the first rule whose pattern it
+// matches, the others in the base type, and a rule's matrix holds exactly what a whole-model
+// conversion to that type would hold.
+TEST(GgufModel, TensorTypeRulesPickEachMatrixType) {
+  const auto bin = Model::load(data_path("models/stories260K.bin"));
+  GgufExportOptions o;
+  o.type = DType::F32;
+  o.tensor_types = {{"blk\\.0\\.attn_v", DType::Q8_0}, {"attn_v", DType::F16}, {"^token_embd", DType::Q4_0}};
+  const std::string path = scratch_dir() + "/stories260K_rules.gguf";
+  const auto notes = write_gguf_model(*bin, path, o);
+  const auto m = Model::load(path);
+  const Weights& w = m->weights();
+  EXPECT_EQ(w.layers[0].wv.type, DType::Q8_0);
+  for (std::size_t l = 1; l < w.layers.size(); ++l) EXPECT_EQ(w.layers[l].wv.type, DType::F16) << l;
+  EXPECT_EQ(w.token_embedding.type, DType::Q4_0);
+  EXPECT_EQ(w.layers[0].wq.type, DType::F32);
+  EXPECT_EQ(w.layers[2].w2.type, DType::F32);
+  EXPECT_NE(std::find(notes.begin(), notes.end(), "blk.0.attn_v.weight: q8_0 (rule 'blk\\.0\\.attn_v')"), notes.end());
+  EXPECT_EQ(notes.size(), 1u + 4u + 1u);  // one per matrix a rule changed
+
+  const auto q8 = Model::load(convert(*bin, DType::Q8_0, "stories260K_q8_0_for_rules.gguf"));
+  const Tensor &mine = w.layers[0].wv, &whole = q8->weights().layers[0].wv, &fp = w.layers[0].wq;
+  std::vector<float> a(static_cast<std::size_t>(mine.cols)), b(a.size());
+  for (std::int64_t r = 0; r < mine.rows; ++r) {
+    dequantize_row(mine, r, a.data());
+    dequantize_row(whole, r, b.data());
+    EXPECT_EQ(a, b) << "row " << r;
+  }
+  for (std::int64_t r = 0; r < fp.rows; ++r) {
+    dequantize_row(fp, r, a.data());
+    dequantize_row(bin->weights().layers[0].wq, r, b.data());
+    EXPECT_EQ(a, b) << "row " << r;
+  }
+
+  o.tensor_types = {{"(", DType::Q8_0}};
+  EXPECT_THROW(write_gguf_model(*bin, path, o), Error);
+  o.tensor_types = {{"ffn_norm", DType::Q8_0}};  // 1-D norms are never quantized
+  EXPECT_THROW(write_gguf_model(*bin, path, o), Error);
 }
 
 // K-quants need rows of 256: a random model whose every matrix has them.

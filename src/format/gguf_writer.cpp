@@ -1,10 +1,13 @@
 #include "format/gguf_writer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <ostream>
+#include <regex>
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
@@ -281,10 +284,13 @@ void add_llama_metadata(GgufWriter& w, const Config& c, DType type, const std::s
 
 // Declares every tensor: matrices in `type` (or their storage_type), norms in F32. Rows are
 // produced and encoded in parallel when the writer asks for the tensor's bytes.
-std::vector<std::string> add_llama_tensors(GgufWriter& w, std::vector<LlamaTensor> tensors, DType type,
+// `type_of` gives the type asked for a matrix, by name.
+std::vector<std::string> add_llama_tensors(GgufWriter& w, std::vector<LlamaTensor> tensors,
+                                           const std::function<DType(const std::string&)>& type_of,
                                            const std::shared_ptr<ThreadPool>& pool) {
   std::vector<std::string> notes;
   for (auto& t : tensors) {
+    const DType type = t.rows == 1 ? DType::F32 : type_of(t.name);
     const DType stored = t.rows == 1 ? DType::F32 : storage_type(type, t.cols);
     if (t.rows > 1 && stored != type)
       notes.push_back(t.name + ": rows of " + std::to_string(t.cols) + " values do not fit " + dtype_name(type) +
@@ -319,7 +325,29 @@ RowSource vector_rows(std::span<const float> v) {
   return [v](std::int64_t, float* out) { std::memcpy(out, v.data(), v.size() * sizeof(float)); };
 }
 
+// The rules' patterns, compiled; throws Error for one that does not parse or matches no matrix.
+std::vector<std::regex> compile_rules(const std::vector<TensorTypeRule>& rules, const std::vector<LlamaTensor>& tensors) {
+  std::vector<std::regex> patterns;
+  for (const auto& rule : rules) {
+    try {
+      patterns.emplace_back(rule.pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error&) {
+      throw Error("tensor type rule '" + rule.pattern + "': not a regular expression");
+    }
+    const bool used = std::any_of(tensors.begin(), tensors.end(), [&](const LlamaTensor& t) {
+      return t.rows > 1 && std::regex_search(t.name, patterns.back());
+    });
+    if (!used) throw Error("tensor type rule '" + rule.pattern + "' matches no matrix");
+  }
+  return patterns;
+}
+
 }  // namespace
+
+void check_tensor_type_rules(const Model& model, const std::vector<TensorTypeRule>& rules) {
+  compile_rules(rules, llama_tensors(model.config(), classifier_is_tied(model.weights()),
+                                     [](const std::string&, std::int64_t, std::int64_t) { return RowSource{}; }));
+}
 
 std::vector<std::string> write_gguf_model(const Model& model, const std::string& path,
                                           const GgufExportOptions& options) {
@@ -346,8 +374,22 @@ std::vector<std::string> write_gguf_model(const Model& model, const std::string&
                                                      : &l.w3;
     return tensor_rows(*t);
   };
+  auto tensors = llama_tensors(c, classifier_is_tied(weights), make);
+  const std::vector<std::regex> patterns = compile_rules(options.tensor_types, tensors);
+  std::vector<std::string> notes;
+  auto type_of = [&](const std::string& name) {
+    for (std::size_t i = 0; i < patterns.size(); ++i)
+      if (std::regex_search(name, patterns[i])) {
+        const DType type = options.tensor_types[i].type;
+        if (type != options.type)
+          notes.push_back(name + ": " + dtype_name(type) + " (rule '" + options.tensor_types[i].pattern + "')");
+        return type;
+      }
+    return options.type;
+  };
   auto pool = std::make_shared<ThreadPool>(ThreadPool::hardware_threads());
-  auto notes = add_llama_tensors(w, llama_tensors(c, classifier_is_tied(weights), make), options.type, pool);
+  auto fit_notes = add_llama_tensors(w, std::move(tensors), type_of, pool);
+  notes.insert(notes.end(), fit_notes.begin(), fit_notes.end());
   w.write_file(path);
   return notes;
 }
@@ -488,7 +530,8 @@ std::vector<std::string> write_random_gguf(const std::string& path, const Config
     };
   };
   auto pool = std::make_shared<ThreadPool>(ThreadPool::hardware_threads());
-  auto notes = add_llama_tensors(w, llama_tensors(config, /*tied_classifier=*/false, make), type, pool);
+  auto notes = add_llama_tensors(w, llama_tensors(config, /*tied_classifier=*/false, make),
+                                 [type](const std::string&) { return type; }, pool);
   w.write_file(path);
   return notes;
 }

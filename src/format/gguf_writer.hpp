@@ -68,14 +68,28 @@ void encode_row(DType type, const float* in, void* out, std::int64_t n);
 // values (cols not a multiple of its block): the nearest block-32 type, or F16.
 DType storage_type(DType wanted, std::int64_t cols);
 
+// One per-tensor exception to GgufExportOptions::type, as llama.cpp's `--tensor-type`: every
+// matrix whose GGUF name ("blk.3.attn_v.weight", "token_embd.weight") contains a match of the
+// ECMAScript regular expression `pattern` is stored in `type`. The first matching rule wins.
+struct TensorTypeRule {
+  std::string pattern;
+  DType type;
+};
+
 struct GgufExportOptions {
   DType type = DType::F32;                // matrices; 1-D norm weights always stay F32
+  std::vector<TensorTypeRule> tensor_types;  // exceptions for some matrices, first match wins
   std::string name;                       // general.name
   const Vocabulary* vocabulary = nullptr;  // embedded as tokenizer.ggml.* when given
 };
 
+// Throws Error, as write_gguf_model would, for a rule that is not a regular expression or
+// matches no matrix of `model`: for callers that want to fail before printing anything.
+void check_tensor_type_rules(const Model& model, const std::vector<TensorTypeRule>& rules);
+
 // Writes `model` as a GGUF llama file. Returns one note per tensor whose type had to differ
-// from options.type (see storage_type), for the user.
+// from the one asked (see storage_type), and one per matrix a tensor_types rule changed, for
+// the user. Throws Error for a pattern that is not a regular expression or matches no matrix.
 std::vector<std::string> write_gguf_model(const Model& model, const std::string& path, const GgufExportOptions& options);
 
 // Writes `model` as a llama2.c version 0 checkpoint (fp32, weights dequantized). Throws Error
