@@ -8,7 +8,7 @@
 # to both. "both" reproduces `llama2 perplexity q8_0.gguf --kl-divergence stories260K.bin`
 # (88.2 %), which checks the simulation; the other rows are what the engine cannot run.
 # Not part of the build or the tests. Needs python3-numpy (Debian).
-#   usage: scripts/quant_sim.py [SHARED_DIR]   (default: ../shared beside the repo)
+#   usage: scripts/quant_sim.py [SHARED_DIR]   (default: $LLAMA2_TEST_DATA, else ../shared beside the repo)
 # ============================================================================
 import json
 import os
@@ -17,7 +17,8 @@ import sys
 
 import numpy as np
 
-shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+shared = (sys.argv[1] if len(sys.argv) > 1 else
+          os.environ.get("LLAMA2_TEST_DATA") or os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
 
 # ---------------------------------------------------------------- the checkpoint (version 0)
 raw = open(os.path.join(shared, "models", "stories260K.bin"), "rb").read()
