@@ -245,5 +245,19 @@ TEST(CliChat, SampledRepliesUntilContextEnd) {
   }
 }
 
+// --tensor-type takes one rule per occurrence, so the files may follow it (CLI11 would
+// otherwise take IN and OUT as more rules); quantize reports each rule's matrices.
+TEST(CliQuantize, TensorTypeRulesBeforeTheFiles) {
+  const std::string out = testing::scratch_dir() + "/" + per_process("rules.gguf");
+  const auto r = run_cli("quantize --tensor-type 'blk\\.1\\.attn_k=f32' --tensor-type ffn_up=f16 " +
+                         quote(data_path("models/stories260K.bin")) + " " + quote(out) + " --type q8_0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("blk.1.attn_k.weight: f32 (rule 'blk\\.1\\.attn_k')"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("blk.4.ffn_up.weight: f16 (rule 'ffn_up')"), std::string::npos) << r.err;
+  // The error table lists the matrices by their llama2.c names, in the type they got.
+  EXPECT_NE(r.err.find("\nwk[1]              f32 "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\nwk[0]              q8_0 "), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace llama2

@@ -52,7 +52,8 @@ int convert_command(int argc, char** argv) {
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k"}));
   app.add_option("--tensor-type", tensor_type_specs,
                  "GGUF output: PATTERN=TYPE stores the matrices whose names match the regular expression "
-                 "in TYPE instead (e.g. attn_v=f32, blk\\.0\\.=q8_0); repeatable, first match wins");
+                 "in TYPE instead (e.g. attn_v=f32, blk\\.0\\.=q8_0); repeatable, first match wins")
+      ->allow_extra_args(false);  // one rule per --tensor-type, so IN OUT after it stay positionals
   app.add_option("-z,--tokenizer", tokenizer_path, "llama2.c tokenizer.bin to embed in the GGUF file");
   app.add_option("--tokenizer-out", tokenizer_out, "also write the model's vocabulary as a llama2.c tokenizer.bin");
   app.add_option("--name", name, "general.name of the GGUF file (default: the input's file name)");

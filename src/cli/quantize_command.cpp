@@ -84,7 +84,8 @@ int quantize_command(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 16));
   app.add_option("--tensor-type", tensor_type_specs,
                  "GGUF only: PATTERN=TYPE stores the matrices whose names match the regular expression "
-                 "in TYPE instead (e.g. attn_v=f32, token_embd=q8_0; f32 too); repeatable, first match wins");
+                 "in TYPE instead (e.g. attn_v=f32, token_embd=q8_0; f32 too); repeatable, first match wins")
+      ->allow_extra_args(false);  // one rule per --tensor-type, so IN OUT after it stay positionals
   app.add_option("-z,--tokenizer", tokenizer_path, "GGUF only: tokenizer.bin to embed as the vocabulary");
   if (auto status = parse(app, argc, argv)) return *status;
 
