@@ -47,9 +47,9 @@ int convert_command(int argc, char** argv) {
   std::vector<std::string> tensor_type_specs;
   std::uint64_t seed = 42;
   app.add_option("files", files, "IN OUT (OUT only with --random-shape)")->required()->expected(1, 2);
-  app.add_option("--type", type_name, "GGUF weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k")
+  app.add_option("--type", type_name, "GGUF weight type")
       ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k"}));
+      ->check(CLI::IsMember(writable_type_names(/*with_f32=*/true)));
   app.add_option("--tensor-type", tensor_type_specs,
                  "GGUF output: PATTERN=TYPE stores the matrices whose names match the regular expression "
                  "in TYPE instead (e.g. attn_v=f32, blk\\.0\\.=q8_0); repeatable, first match wins")

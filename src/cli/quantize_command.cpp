@@ -79,7 +79,7 @@ int quantize_command(int argc, char** argv) {
   app.add_option("out", out, "output file")->required();
   app.add_option("--type", type_name, "weight type")
       ->required()
-      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "f16", "bf16"}));
+      ->check(CLI::IsMember(writable_type_names(/*with_f32=*/false)));
   app.add_option("--group-size", group_size, "version 2 only: values per scale (default: 64, halved until it divides dim)")
       ->check(CLI::Range(1, 1 << 16));
   app.add_option("--tensor-type", tensor_type_specs,
