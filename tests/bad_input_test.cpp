@@ -413,6 +413,17 @@ TEST(BadFlags, IdsInChatMode) {
   expect_cli_error(quote(stories260k()) + " --ids -i 1 -m chat", 2, "--ids");
 }
 
+TEST(BadFlags, SpeculativeDecoding) {
+  const std::string model = quote(stories260k());
+  expect_cli_error(model + " --ids -i 1 --lookup 0", 2, "--lookup");
+  expect_cli_error(model + " --ids -i 1 --lookup 17", 2, "--lookup");
+  expect_cli_error(model + " --ids -i 1 --lookup 2 --draft-max 0", 2, "--draft-max");
+  expect_cli_error(model + " --ids -i 1 --lookup 2 --draft " + model, 2, "--lookup and --draft");
+  expect_cli_error(model + " -m chat --lookup 2", 2, "generate mode", "hi\n");
+  expect_cli_error(model + " --ids -i 1 --draft " + quote(scratch_dir() + "/no_draft.bin"), 1, "no_draft.bin");
+  expect_cli_error(model + " --ids -i 1 --draft " + quote(data_path("models/tokenizer.bin")), 1, "tokenizer.bin");
+}
+
 TEST(BadFlags, TokenizeSubcommand) {
   expect_cli_error("tokenize --vocab 0", 2, "--vocab");
   expect_cli_error("tokenize --bogus", 2, "--bogus");

@@ -171,6 +171,19 @@ TEST(CliGenerate, ThreadCountDoesNotChangeTokens) {
   EXPECT_EQ(one.out, two.out);
 }
 
+// Speculative decoding from the command line: greedy tokens as without it, for each draft source.
+TEST(CliGenerate, SpeculativeGreedyGivesTheSameTokens) {
+  const std::string args = stories260k() + " --ids -i '1 300 301' -n 200 -t 0";
+  const auto plain = run_cli(args);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  for (const std::string& extra : std::vector<std::string>{" --lookup 3", " --lookup 1 --draft-max 2", " --draft " + stories260k()}) {
+    const auto r = run_cli(args + extra);
+    ASSERT_EQ(r.exit_code, 0) << extra << ": " << r.err;
+    EXPECT_EQ(r.out, plain.out) << extra;
+    EXPECT_NE(r.err.find("speculative: "), std::string::npos) << r.err;
+  }
+}
+
 TEST(CliGenerate, SameSeedSameOutputDifferentSeedDifferentOutput) {
   const std::string args = stories260k() + " --ids -i 1 -n 64 -t 1 -p 0.9";
   const auto a = run_cli(args + " -s 42");

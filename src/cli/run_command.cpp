@@ -15,6 +15,7 @@
 #include "format/gguf.hpp"
 #include "generation/chat.hpp"
 #include "generation/generate.hpp"
+#include "generation/speculative.hpp"
 #include "model/model.hpp"
 #include "sampling/sampler.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -38,6 +39,10 @@ struct RunOptions {
   std::string system_prompt;
   int threads = ThreadPool::hardware_threads();
   bool ids = false;
+  // Speculative decoding (generate mode): one draft source.
+  int lookup_ngram = 0;
+  std::string draft_model;
+  int draft_max = 8;
 };
 
 void add_options(CLI::App& app, RunOptions& o) {
@@ -67,6 +72,13 @@ void add_options(CLI::App& app, RunOptions& o) {
       ->check(CLI::Range(1, 1024));
   app.add_flag("--ids", o.ids,
                "-i is a list of token ids and stdout gets the whole sequence as ids (no tokenizer needed)");
+  app.add_option("--lookup", o.lookup_ngram,
+                 "speculative decoding with prompt lookup: drafts follow the last earlier match of up to N tokens")
+      ->check(CLI::Range(1, 16));
+  app.add_option("--draft", o.draft_model, "speculative decoding with a small draft model of the same vocabulary");
+  app.add_option("--draft-max", o.draft_max, "drafts checked per pass of the model (speculative decoding)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
 }
 
 // The model's own vocabulary unless -z names a tokenizer file.
@@ -113,7 +125,18 @@ int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
       if (Tokenizer::is_printable(piece)) emit(piece);
     };
   }
-  const GenerationResult result = generate(model, state, sampler, prompt, steps, pool, print_piece);
+  GenerationResult result;
+  if (o.lookup_ngram > 0 || !o.draft_model.empty()) {
+    std::shared_ptr<const Model> draft;
+    if (!o.draft_model.empty()) draft = Model::load(o.draft_model);
+    const SpeculativeOptions spec{o.draft_max, o.lookup_ngram, draft.get()};
+    SpeculativeStats stats;
+    result = generate_speculative(model, state, sampler.settings(), prompt, steps, pool, spec, print_piece, &stats);
+    std::fprintf(stderr, "speculative: %d passes, %d drafted, %d accepted (%.0f %%)\n", stats.passes, stats.drafted,
+                 stats.accepted, stats.drafted ? 100.0 * stats.accepted / stats.drafted : 0.0);
+  } else {
+    result = generate(model, state, sampler, prompt, steps, pool, print_piece);
+  }
   if (o.ids) {
     std::string line;
     for (std::size_t i = 0; i < result.tokens.size(); ++i) {
@@ -129,6 +152,7 @@ int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
 
 int run_chat(const Model& model, const RunOptions& o, ThreadPool& pool) {
   if (o.ids) throw UsageError("--ids works in generate mode only");
+  if (o.lookup_ngram > 0 || !o.draft_model.empty()) throw UsageError("--lookup and --draft work in generate mode only");
   const Config& c = model.config();
   const Tokenizer tokenizer = load_tokenizer(model, o);
   const int steps = resolve_steps(o.steps, c);
@@ -160,6 +184,7 @@ int run_command(int argc, char** argv) {
   if (auto status = parse(app, argc, argv)) return *status;
   o.tokenizer_given = app.get_option("-z")->count() > 0;
   if (o.prompt.empty() && o.ids) throw UsageError("--ids needs -i with the prompt's token ids");
+  if (o.lookup_ngram > 0 && !o.draft_model.empty()) throw UsageError("--lookup and --draft are two draft sources: give one");
 
   const auto model = Model::load(o.checkpoint);
   ThreadPool pool(o.threads);

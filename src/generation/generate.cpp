@@ -16,9 +16,7 @@ int resolve_steps(int steps, const Config& config) {
   return (steps == 0 || steps > config.seq_len) ? config.seq_len : steps;
 }
 
-GenerationResult generate(const Model& model, State& state, Sampler& sampler, std::span<const TokenId> prompt,
-                          int steps, ThreadPool& pool, const TokenCallback& on_token) {
-  const Config& c = model.config();
+void check_generation_args(const Config& c, const State& state, std::span<const TokenId> prompt, int steps) {
   if (prompt.empty()) throw Error("the prompt has no tokens");
   if (steps > state.max_positions()) throw Error("steps exceed the state's context");
   if (static_cast<int>(prompt.size()) > steps)
@@ -28,6 +26,12 @@ GenerationResult generate(const Model& model, State& state, Sampler& sampler, st
     if (t < 0 || t >= c.vocab_size)
       throw Error("prompt token id " + std::to_string(t) + " is outside the vocabulary (0.." +
                   std::to_string(c.vocab_size - 1) + ")");
+}
+
+GenerationResult generate(const Model& model, State& state, Sampler& sampler, std::span<const TokenId> prompt,
+                          int steps, ThreadPool& pool, const TokenCallback& on_token) {
+  const Config& c = model.config();
+  check_generation_args(c, state, prompt, steps);
 
   using Clock = std::chrono::steady_clock;
   GenerationResult result;

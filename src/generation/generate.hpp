@@ -26,6 +26,10 @@ struct GenerationResult {
 GenerationResult generate(const Model& model, State& state, Sampler& sampler, std::span<const TokenId> prompt,
                           int steps, ThreadPool& pool, const TokenCallback& on_token = {});
 
+// The checks generate() makes before it runs: a non-empty prompt of ids in the vocabulary that
+// fits in `steps`, which fits in the state. Throws Error.
+void check_generation_args(const Config& config, const State& state, std::span<const TokenId> prompt, int steps);
+
 // Resolves run.c's -n: 0 or more than the model's context means the whole context.
 int resolve_steps(int steps, const Config& config);
 
