@@ -58,9 +58,13 @@ std::vector<TokenId> lookup_draft(std::span<const TokenId> history, int max_ngra
     // The latest earlier occurrence: its continuation is the freshest guess.
     for (std::ptrdiff_t start = n_hist - n - 1; start >= 0; --start) {
       if (!std::equal(tail.begin(), tail.end(), history.begin() + start)) continue;
-      const std::ptrdiff_t from = start + n;
-      const std::ptrdiff_t count = std::min<std::ptrdiff_t>(max_tokens, n_hist - from);
-      return {history.begin() + from, history.begin() + from + count};
+      // What followed it, up to the end of the history and then on as the same period again:
+      // text that repeats with period P goes on repeating (a loop of one token proposes
+      // max_tokens copies of it, not one).
+      const std::ptrdiff_t from = start + n, period = n_hist - from;
+      std::vector<TokenId> draft;
+      for (std::ptrdiff_t j = 0; j < max_tokens; ++j) draft.push_back(j < period ? history[from + j] : draft[j - period]);
+      return draft;
     }
   }
   return {};

@@ -50,8 +50,8 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
 
 namespace detail {
 // The prompt-lookup proposal: for n from `max_ngram` down to 1, find the latest earlier
-// occurrence of the last n tokens of `history` and return up to `max_tokens` tokens that
-// followed it. Empty when nothing matches.
+// occurrence of the last n tokens of `history` and return the `max_tokens` tokens that
+// followed it, read on periodically past the end of the history. Empty when nothing matches.
 std::vector<TokenId> lookup_draft(std::span<const TokenId> history, int max_ngram, int max_tokens);
 
 // The distribution the Sampler draws from for these logits (temperature softmax, cut to the

@@ -45,7 +45,9 @@ TEST(Speculative, LookupProposesWhatFollowedTheLatestMatch) {
   const std::vector<TokenId> h = {5, 6, 7, 8, 5, 6, 9, 1, 5, 6};
   // "5 6" last occurred at index 4, followed by 9 1 5 6.
   EXPECT_EQ(detail::lookup_draft(h, 2, 3), (std::vector<TokenId>{9, 1, 5}));
-  EXPECT_EQ(detail::lookup_draft(h, 2, 10), (std::vector<TokenId>{9, 1, 5, 6}));
+  // Past the end of the history the text repeats with the period of the match (4 here).
+  EXPECT_EQ(detail::lookup_draft(h, 2, 10), (std::vector<TokenId>{9, 1, 5, 6, 9, 1, 5, 6, 9, 1}));
+  EXPECT_EQ(detail::lookup_draft(std::vector<TokenId>{3, 7, 7, 7}, 2, 3), (std::vector<TokenId>{7, 7, 7}));
   // A longer n-gram is preferred: "1 5 6" never occurred before, "5 6" did.
   EXPECT_EQ(detail::lookup_draft(h, 3, 1), (std::vector<TokenId>{9}));
   EXPECT_TRUE(detail::lookup_draft(std::vector<TokenId>{1, 2, 3}, 2, 4).empty());
