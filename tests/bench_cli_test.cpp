@@ -14,6 +14,38 @@ using testing::data_path;
 using testing::quote;
 using testing::run_cli;
 
+// The speculative row: the kept fraction, and a rate set against the same bandwidth roofline
+// as plain generation (weight bytes per token x tok/s / the reading beside each repetition).
+TEST(BenchCli, LookupRowReportsKeptDraftsAndTheRoofline) {
+  const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
+                         " -p 0 -n 24 -r 2 -t 1 --membw-mib 32 --lookup 2 --draft-max 4 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  int found = 0;
+  for (const auto& row : j.at("results")) {
+    if (row.at("test") != "tg24 lookup2") continue;
+    ++found;
+    SCOPED_TRACE(row.dump());
+    const double kept = row.at("drafts_kept_fraction").get<double>();
+    EXPECT_GE(kept, 0.0);
+    EXPECT_LE(kept, 1.0);
+    const auto& bw = row.at("read_bandwidth_samples_bytes_per_s");
+    ASSERT_EQ(bw.size(), 3u);
+    const double bytes = row.at("weight_bytes_per_token").get<double>();
+    std::vector<double> fractions;
+    for (int i = 0; i < 2; ++i)
+      fractions.push_back(bytes * 24 / row.at("samples_seconds")[i].get<double>() /
+                          std::max(bw[i].get<double>(), bw[i + 1].get<double>()));
+    EXPECT_NEAR(row.at("roofline_fraction").get<double>(), (fractions[0] + fractions[1]) / 2, 1e-9);
+  }
+  EXPECT_EQ(found, 1) << r.out;
+  const auto md = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
+                          " -p 0 -n 8 -r 1 -t 1 --membw-mib 32 --lookup 2");
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_NE(md.out.find("| tg8 lookup2 ("), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("% kept) |"), std::string::npos) << md.out;
+}
+
 TEST(BenchCli, JsonHasEveryTestWithPositiveNumbers) {
   const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
                          " -p 8 -n 8 -r 2 -t 1,2 --ttft 4 --membw-mib 32 --json");

@@ -4,6 +4,7 @@
 // Markdown rows like llama.cpp's llama-bench by default, JSON with --json.
 // ============================================================================
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include "cli/cli_util.hpp"
 #include "cli/commands.hpp"
+#include "generation/speculative.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/quant.hpp"
@@ -38,6 +40,8 @@ struct BenchOptions {
   int membw_mib = 1024;
   bool json = false;
   std::string cache_dir;
+  int lookup = 0;  // > 0: also a tg test with prompt-lookup speculative decoding
+  int draft_max = 8;
 };
 
 // Passes over the probe's buffer for each reading beside a generation repetition (1 GiB: ~25 ms
@@ -65,6 +69,7 @@ struct Row {
   std::uint64_t weight_bytes = 0;  // tg: weight bytes read per token
   std::string roofline_kind;    // "bandwidth" or "flops"
   std::uint64_t rss_bytes = 0;  // resident memory after the test (tg only)
+  double drafts_kept = -1;      // speculative tg: fraction of the drafts kept; < 0: not speculative
 };
 
 std::string human(double v, const char* unit) {
@@ -97,8 +102,10 @@ std::string markdown_row(const Row& r) {
     std::snprintf(roof, sizeof roof, "%.1f%% of %.1f GB/s", 100 * r.roofline, r.ceiling / 1e9);
   else
     std::snprintf(roof, sizeof roof, "-");
+  std::string test = r.test;
+  if (r.drafts_kept >= 0) test += " (" + std::to_string(static_cast<int>(100 * r.drafts_kept + 0.5)) + " % kept)";
   return "| " + r.model + " | " + human(static_cast<double>(r.params), "") + " | " + mib(r.file_bytes) + " | " +
-         std::to_string(r.threads) + " | " + r.test + " | " + rate + " | " + spread + " | " + roof + " |\n";
+         std::to_string(r.threads) + " | " + test + " | " + rate + " | " + spread + " | " + roof + " |\n";
 }
 
 nlohmann::json to_json(const Row& r) {
@@ -126,6 +133,7 @@ nlohmann::json to_json(const Row& r) {
     }
   }
   if (r.rss_bytes > 0) j["rss_bytes"] = r.rss_bytes;
+  if (r.drafts_kept >= 0) j["drafts_kept_fraction"] = r.drafts_kept;
   return j;
 }
 
@@ -175,6 +183,11 @@ void add_options(CLI::App& app, BenchOptions& o) {
                  "repetition), in MiB")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 16));
+  app.add_option("--lookup", o.lookup,
+                 "also a tg test with prompt-lookup speculative decoding (n-gram up to N), greedy, after an "
+                 "8-token prompt; its roofline fraction may pass 100 %")
+      ->check(CLI::Range(1, 16));
+  app.add_option("--draft-max", o.draft_max, "drafts per pass for --lookup")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_flag("--json", o.json, "print JSON instead of a markdown table");
   app.add_option("--cache-dir", o.cache_dir, "where --shape files are kept (default: " + tools::default_cache_dir() + ")");
 }
@@ -202,7 +215,7 @@ int bench_command(int argc, char** argv) {
   // Every test must fit every model's context; checked before the slow measurements start.
   for (const auto& [name, path] : models) {
     const int seq_len = Model::load(path)->config().seq_len;
-    for (int n : {o.prompt, o.gen, o.ttft_prompt})
+    for (int n : {o.prompt, o.gen, o.ttft_prompt, o.lookup > 0 ? o.gen + 8 : 0})
       if (n > seq_len)
         throw Error(name + " has a context of " + std::to_string(seq_len) + " positions; " + std::to_string(n) +
                     " tokens do not fit");
@@ -291,6 +304,39 @@ int bench_command(int argc, char** argv) {
         // The probe's buffer is not the model's memory.
         const std::uint64_t rss = tools::current_rss_bytes(), probe_rss = probe.resident_bytes();
         r.rss_bytes = rss > probe_rss ? rss - probe_rss : 0;
+        report(r);
+      }
+      if (o.gen > 0 && o.lookup > 0) {
+        // The same roofline as tg: what plain decoding could reach at best. Speculative
+        // decoding passes it when several tokens are kept per read of the weights.
+        const int n_prompt = 8;
+        const auto spec_prompt = tools::bench_tokens(n_prompt, c.vocab_size);
+        State spec_state(c, n_prompt + o.gen);
+        int generated = 0, drafted = 0, kept = 0;
+        std::vector<double> bandwidth{probe.measure(pool, kBesideRepeats)};
+        Row r = measure(base, "tg" + std::to_string(o.gen) + " lookup" + std::to_string(o.lookup), o.gen, o.reps, [&] {
+          SpeculativeStats stats;
+          const auto t0 = std::chrono::steady_clock::now();
+          const auto result = generate_speculative(*model, spec_state, {0.0f, 0.9f, 1}, spec_prompt, n_prompt + o.gen,
+                                                   pool, {o.draft_max, o.lookup, nullptr}, {}, &stats);
+          const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          generated = static_cast<int>(result.tokens.size()) - n_prompt;
+          drafted = stats.drafted;
+          kept = stats.accepted;
+          bandwidth.push_back(probe.measure(pool, kBesideRepeats));
+          return s * o.gen / std::max(1, generated);  // seconds per o.gen tokens, if it ended early
+        });
+        r.weight_bytes = model->weight_bytes_per_token();
+        std::vector<double> fractions, ceilings;
+        for (std::size_t i = 0; i < r.seconds.size(); ++i) {
+          ceilings.push_back(std::max(bandwidth[i], bandwidth[i + 1]));
+          fractions.push_back(static_cast<double>(r.weight_bytes) * o.gen / r.seconds[i] / ceilings.back());
+        }
+        r.roofline_kind = "bandwidth";
+        r.roofline = tools::summarize(fractions).median;
+        r.ceiling = tools::summarize(ceilings).median;
+        r.bandwidth = bandwidth;
+        r.drafts_kept = drafted > 0 ? static_cast<double>(kept) / drafted : 0.0;
         report(r);
       }
       if (o.ttft_prompt > 0) {
