@@ -68,23 +68,21 @@ inline std::vector<TokenId> parse_token_ids(std::string_view text) {
   return ids;
 }
 
-// The weight types the writers produce (quantize, convert and --tensor-type offer these).
-inline constexpr DType kWritableTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
-                                           DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-
-// Their names ("q8_0"), for an option's list of choices; F32 left out when it makes no sense.
+// The names ("q8_0") of the weight types the writers produce (quantize, convert and
+// --tensor-type offer these), for an option's list of choices; F32 left out where it makes no
+// sense.
 inline std::vector<std::string> writable_type_names(bool with_f32) {
   std::vector<std::string> names;
-  for (DType t : kWritableTypes)
-    if (with_f32 || t != DType::F32) names.emplace_back(dtype_name(t));
+  for (const DTypeInfo& t : all_dtypes())
+    if (t.writable && (with_f32 || t.type != DType::F32)) names.emplace_back(t.name);
   return names;
 }
 
 // A writable type by name; `flag` names the option in the error.
 inline DType parse_weight_type(const std::string& name, const std::string& flag) {
-  for (DType t : kWritableTypes)
-    if (name == dtype_name(t)) return t;
-  throw UsageError(flag + ": unknown type '" + name + "'");
+  const auto t = dtype_from_name(name);
+  if (!t || !dtype_info(*t).writable) throw UsageError(flag + ": unknown type '" + name + "'");
+  return *t;
 }
 
 // --tensor-type PATTERN=TYPE, given any number of times (the pattern may itself hold '=').

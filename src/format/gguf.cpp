@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "core/error.hpp"
-#include "format/byte_reader.hpp"
+#include "core/byte_reader.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace llama2 {
@@ -279,34 +279,10 @@ const char* gguf_value_type_name(GgufValueType t) {
   return "?";
 }
 
-std::optional<DType> dtype_from_ggml(std::uint32_t ggml_type) {
-  switch (static_cast<GgmlType>(ggml_type)) {
-    case GgmlType::F32: return DType::F32;
-    case GgmlType::F16: return DType::F16;
-    case GgmlType::BF16: return DType::BF16;
-    case GgmlType::Q8_0: return DType::Q8_0;
-    case GgmlType::Q4_0: return DType::Q4_0;
-    case GgmlType::Q4_1: return DType::Q4_1;
-    case GgmlType::Q4_K: return DType::Q4_K;
-    case GgmlType::Q5_K: return DType::Q5_K;
-    case GgmlType::Q6_K: return DType::Q6_K;
-  }
-  return std::nullopt;
-}
+std::optional<DType> dtype_from_ggml(std::uint32_t ggml_type) { return dtype_from_ggml_id(ggml_type); }
 
 GgmlType ggml_from_dtype(DType t) {
-  switch (t) {
-    case DType::F32: return GgmlType::F32;
-    case DType::F16: return GgmlType::F16;
-    case DType::BF16: return GgmlType::BF16;
-    case DType::Q8_0: return GgmlType::Q8_0;
-    case DType::Q4_0: return GgmlType::Q4_0;
-    case DType::Q4_1: return GgmlType::Q4_1;
-    case DType::Q4_K: return GgmlType::Q4_K;
-    case DType::Q5_K: return GgmlType::Q5_K;
-    case DType::Q6_K: return GgmlType::Q6_K;
-    case DType::Q8_GROUPED: break;
-  }
+  if (const auto id = dtype_info(t).ggml_id) return static_cast<GgmlType>(*id);
   throw Error(std::string("type ") + dtype_name(t) + " cannot be stored in a GGUF file");
 }
 

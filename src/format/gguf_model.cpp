@@ -18,7 +18,7 @@
 
 #include "core/error.hpp"
 #include "format/gguf.hpp"
-#include "kernels/quant.hpp"
+#include "dtype/codec.hpp"
 
 namespace llama2 {
 

@@ -11,7 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
-#include "kernels/quant.hpp"
+#include "dtype/codec.hpp"
 
 namespace llama2 {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "format/byte_reader.hpp"
+#include "core/byte_reader.hpp"
 
 namespace llama2 {
 

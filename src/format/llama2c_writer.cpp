@@ -8,7 +8,7 @@
 
 #include "core/error.hpp"
 #include "format/llama2c.hpp"
-#include "kernels/quant.hpp"
+#include "dtype/codec.hpp"
 
 namespace llama2 {
 

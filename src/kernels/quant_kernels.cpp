@@ -18,6 +18,59 @@ namespace llama2::quant {
 namespace detail {
 
 // ---------------------------------------------------------------------------
+// Integer form of each block type (what the kernels multiply)
+// ---------------------------------------------------------------------------
+
+void decode_int_block(DType t, const std::uint8_t* b, IntBlock& o) {
+  std::fill(std::begin(o.isc), std::end(o.isc), 1);
+  std::fill(std::begin(o.m), std::end(o.m), 0.0f);
+  switch (t) {
+    case DType::Q8_0:
+      o.a[0] = f16_to_f32(load_u16(b));
+      for (int i = 0; i < kQK; ++i) o.q[i] = static_cast<std::int8_t>(b[2 + i]);
+      return;
+    case DType::Q4_0:
+    case DType::Q4_1: {
+      const bool q41 = t == DType::Q4_1;
+      o.a[0] = f16_to_f32(load_u16(b));
+      if (q41) o.m[0] = f16_to_f32(load_u16(b + 2));
+      const std::uint8_t* qs = b + (q41 ? 4 : 2);
+      const int offset = q41 ? 0 : 8;
+      for (int j = 0; j < kQK / 2; ++j) {
+        o.q[j] = static_cast<std::int8_t>((qs[j] & 0x0F) - offset);
+        o.q[j + 16] = static_cast<std::int8_t>((qs[j] >> 4) - offset);
+      }
+      return;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool five = t == DType::Q5_K;
+      const float d = f16_to_f32(load_u16(b)), dmin = f16_to_f32(load_u16(b + 2));
+      const std::uint8_t* qs = b + (five ? kQ5KQs : kQ4KQs);
+      const std::uint8_t* qh = five ? b + kQ5KQh : nullptr;
+      for (int j = 0; j < 8; ++j) {
+        int sc, m;
+        k_scale_min(b + (five ? kQ5KScales : kQ4KScales), j, sc, m);
+        o.a[j] = d * static_cast<float>(sc);
+        o.m[j] = -(dmin * static_cast<float>(m));
+      }
+      for (int i = 0; i < kQKK; ++i) o.q[i] = static_cast<std::int8_t>(k_affine_value(qs, qh, i));
+      return;
+    }
+    case DType::Q6_K: {
+      const float d = f16_to_f32(load_u16(b + kQ6KD));
+      for (int j = 0; j < 8; ++j) o.a[j] = d;
+      for (int h = 0; h < 16; ++h) o.isc[h] = static_cast<std::int8_t>(b[kQ6KScales + h]);
+      for (int i = 0; i < kQKK; ++i) o.q[i] = static_cast<std::int8_t>(q6_k_value(b, i) - 32);
+      return;
+    }
+    default:
+      throw Error(std::string("no integer form for ") + dtype_name(t));
+  }
+}
+
+
+// ---------------------------------------------------------------------------
 // Activations
 // ---------------------------------------------------------------------------
 

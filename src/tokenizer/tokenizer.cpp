@@ -9,7 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/mapped_file.hpp"
-#include "format/byte_reader.hpp"
+#include "core/byte_reader.hpp"
 
 namespace llama2 {
 

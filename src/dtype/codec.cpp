@@ -1,8 +1,8 @@
 // ============================================================================
-// Quantized rows: fp16/bf16 conversion, and every block type's encoder, decoder and integer
-// form, as plain scalar code. Layouts: quant_internal.hpp.
+// Rows of every weight type: fp16/bf16 conversion, and each block type's encoder and decoder,
+// as plain scalar code. Layouts: dtype/blocks.hpp.
 // ============================================================================
-#include "kernels/quant.hpp"
+#include "dtype/codec.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -10,15 +10,11 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "kernels/quant_internal.hpp"
+#include "dtype/blocks.hpp"
 
 namespace llama2::quant {
 
-using detail::k_scale_min;
-using detail::kQK;
-using detail::kQKK;
-using detail::load_u16;
-using detail::store_u16;
+using namespace blocks;
 
 // ---------------------------------------------------------------------------
 // fp16 / bf16
@@ -174,17 +170,17 @@ void quantize_k_affine(const float* x, int levels, std::uint8_t* b, std::uint8_t
 
 void quantize_q4_k(const float* x, std::uint8_t* b) {
   int q[kQKK];
-  quantize_k_affine(x, 15, b, b + detail::kQ4KScales, q);
-  std::uint8_t* qs = b + detail::kQ4KQs;
+  quantize_k_affine(x, 15, b, b + kQ4KScales, q);
+  std::uint8_t* qs = b + kQ4KQs;
   for (int k = 0; k < 4; ++k)
     for (int l = 0; l < 32; ++l) qs[32 * k + l] = static_cast<std::uint8_t>(q[64 * k + l] | (q[64 * k + 32 + l] << 4));
 }
 
 void quantize_q5_k(const float* x, std::uint8_t* b) {
   int q[kQKK];
-  quantize_k_affine(x, 31, b, b + detail::kQ5KScales, q);
-  std::uint8_t* qh = b + detail::kQ5KQh;
-  std::uint8_t* qs = b + detail::kQ5KQs;
+  quantize_k_affine(x, 31, b, b + kQ5KScales, q);
+  std::uint8_t* qh = b + kQ5KQh;
+  std::uint8_t* qs = b + kQ5KQs;
   std::fill(qh, qh + 32, std::uint8_t{0});
   for (int k = 0; k < 4; ++k) {
     for (int l = 0; l < 32; ++l) {
@@ -208,15 +204,15 @@ void quantize_q6_k(const float* x, std::uint8_t* b) {
   }
   const std::uint16_t dh = f16_round_up(max_scale / 127.0f);
   const float d = f16_to_f32(dh), id = d > 0.0f ? 1.0f / d : 0.0f;
-  auto* sc = reinterpret_cast<std::int8_t*>(b + detail::kQ6KScales);
+  auto* sc = reinterpret_cast<std::int8_t*>(b + kQ6KScales);
   int q[kQKK];
   for (int h = 0; h < 16; ++h) {
     sc[h] = static_cast<std::int8_t>(round_clamp(scale[h] * id, -128, 127));
     const float step = d * static_cast<float>(sc[h]), inv = step != 0.0f ? 1.0f / step : 0.0f;
     for (int i = 0; i < 16; ++i) q[16 * h + i] = round_clamp(x[16 * h + i] * inv, -32, 31) + 32;
   }
-  std::uint8_t* ql = b + detail::kQ6KQl;
-  std::uint8_t* qh = b + detail::kQ6KQh;
+  std::uint8_t* ql = b + kQ6KQl;
+  std::uint8_t* qh = b + kQ6KQh;
   for (int n = 0; n < 2; ++n) {
     for (int l = 0; l < 32; ++l) {
       const int* v = q + 128 * n + l;
@@ -225,29 +221,12 @@ void quantize_q6_k(const float* x, std::uint8_t* b) {
       qh[32 * n + l] = static_cast<std::uint8_t>((v[0] >> 4) | ((v[32] >> 4) << 2) | ((v[64] >> 4) << 4) | ((v[96] >> 4) << 6));
     }
   }
-  store_u16(b + detail::kQ6KD, dh);
+  store_u16(b + kQ6KD, dh);
 }
 
 // ---------------------------------------------------------------------------
 // Decoders (ggml's formulas, so values match ggml's dequantization)
 // ---------------------------------------------------------------------------
-
-// The 6-bit value of Q6_K's value i (0..255) in block b, before subtracting 32.
-int q6_k_value(const std::uint8_t* b, int i) {
-  const int n = i / 128, k = (i % 128) / 32, l = i % 32;
-  const std::uint8_t lo = b[detail::kQ6KQl + 64 * n + 32 * (k & 1) + l];
-  const int low = (k < 2) ? (lo & 0x0F) : (lo >> 4);
-  const int high = (b[detail::kQ6KQh + 32 * n + l] >> (2 * k)) & 3;
-  return low | (high << 4);
-}
-
-// The 4- or 5-bit value of Q4_K / Q5_K's value i (qh == nullptr for Q4_K).
-int k_affine_value(const std::uint8_t* qs, const std::uint8_t* qh, int i) {
-  const int k = i / 64, half = (i % 64) / 32, l = i % 32;
-  int v = half ? (qs[32 * k + l] >> 4) : (qs[32 * k + l] & 0x0F);
-  if (qh) v |= ((qh[l] >> (2 * k + half)) & 1) << 4;
-  return v;
-}
 
 void dequantize_block(DType t, const std::uint8_t* b, float* y) {
   switch (t) {
@@ -276,9 +255,9 @@ void dequantize_block(DType t, const std::uint8_t* b, float* y) {
     case DType::Q5_K: {
       const bool five = t == DType::Q5_K;
       const float d = f16_to_f32(load_u16(b)), dmin = f16_to_f32(load_u16(b + 2));
-      const std::uint8_t* scales = b + (five ? detail::kQ5KScales : detail::kQ4KScales);
-      const std::uint8_t* qs = b + (five ? detail::kQ5KQs : detail::kQ4KQs);
-      const std::uint8_t* qh = five ? b + detail::kQ5KQh : nullptr;
+      const std::uint8_t* scales = b + (five ? kQ5KScales : kQ4KScales);
+      const std::uint8_t* qs = b + (five ? kQ5KQs : kQ4KQs);
+      const std::uint8_t* qh = five ? b + kQ5KQh : nullptr;
       for (int j = 0; j < 8; ++j) {
         int sc, m;
         k_scale_min(scales, j, sc, m);
@@ -288,8 +267,8 @@ void dequantize_block(DType t, const std::uint8_t* b, float* y) {
       return;
     }
     case DType::Q6_K: {
-      const float d = f16_to_f32(load_u16(b + detail::kQ6KD));
-      const auto* sc = reinterpret_cast<const std::int8_t*>(b + detail::kQ6KScales);
+      const float d = f16_to_f32(load_u16(b + kQ6KD));
+      const auto* sc = reinterpret_cast<const std::int8_t*>(b + kQ6KScales);
       for (int i = 0; i < kQKK; ++i) y[i] = d * static_cast<float>(sc[i / 16]) * static_cast<float>(q6_k_value(b, i) - 32);
       return;
     }
@@ -370,61 +349,5 @@ void quantize_q8_grouped(const float* in, std::int8_t* q, float* scales, std::in
       q[g * group_size + i] = static_cast<std::int8_t>(scale > 0.0f ? round_clamp(x[i] / scale, -127, 127) : 0);
   }
 }
-
-// ---------------------------------------------------------------------------
-// Integer form of each block type (what the kernels multiply)
-// ---------------------------------------------------------------------------
-
-namespace detail {
-
-void decode_int_block(DType t, const std::uint8_t* b, IntBlock& o) {
-  std::fill(std::begin(o.isc), std::end(o.isc), 1);
-  std::fill(std::begin(o.m), std::end(o.m), 0.0f);
-  switch (t) {
-    case DType::Q8_0:
-      o.a[0] = f16_to_f32(load_u16(b));
-      for (int i = 0; i < kQK; ++i) o.q[i] = static_cast<std::int8_t>(b[2 + i]);
-      return;
-    case DType::Q4_0:
-    case DType::Q4_1: {
-      const bool q41 = t == DType::Q4_1;
-      o.a[0] = f16_to_f32(load_u16(b));
-      if (q41) o.m[0] = f16_to_f32(load_u16(b + 2));
-      const std::uint8_t* qs = b + (q41 ? 4 : 2);
-      const int offset = q41 ? 0 : 8;
-      for (int j = 0; j < kQK / 2; ++j) {
-        o.q[j] = static_cast<std::int8_t>((qs[j] & 0x0F) - offset);
-        o.q[j + 16] = static_cast<std::int8_t>((qs[j] >> 4) - offset);
-      }
-      return;
-    }
-    case DType::Q4_K:
-    case DType::Q5_K: {
-      const bool five = t == DType::Q5_K;
-      const float d = f16_to_f32(load_u16(b)), dmin = f16_to_f32(load_u16(b + 2));
-      const std::uint8_t* qs = b + (five ? kQ5KQs : kQ4KQs);
-      const std::uint8_t* qh = five ? b + kQ5KQh : nullptr;
-      for (int j = 0; j < 8; ++j) {
-        int sc, m;
-        k_scale_min(b + (five ? kQ5KScales : kQ4KScales), j, sc, m);
-        o.a[j] = d * static_cast<float>(sc);
-        o.m[j] = -(dmin * static_cast<float>(m));
-      }
-      for (int i = 0; i < kQKK; ++i) o.q[i] = static_cast<std::int8_t>(k_affine_value(qs, qh, i));
-      return;
-    }
-    case DType::Q6_K: {
-      const float d = f16_to_f32(load_u16(b + kQ6KD));
-      for (int j = 0; j < 8; ++j) o.a[j] = d;
-      for (int h = 0; h < 16; ++h) o.isc[h] = static_cast<std::int8_t>(b[kQ6KScales + h]);
-      for (int i = 0; i < kQKK; ++i) o.q[i] = static_cast<std::int8_t>(q6_k_value(b, i) - 32);
-      return;
-    }
-    default:
-      throw Error(std::string("no integer form for ") + dtype_name(t));
-  }
-}
-
-}  // namespace detail
 
 }  // namespace llama2::quant
