@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "format/gguf.hpp"
+#include "tokenizer/vocabulary.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace {

@@ -19,6 +19,7 @@
 #include "cli/commands.hpp"
 #include "core/mapped_file.hpp"
 #include "format/gguf.hpp"
+#include "tokenizer/vocabulary.hpp"
 #include "format/gguf_writer.hpp"
 #include "format/llama2c_writer.hpp"
 #include "model/model.hpp"

@@ -13,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "core/thread_pool.hpp"
 #include "format/gguf.hpp"
+#include "tokenizer/vocabulary.hpp"
 #include "generation/chat.hpp"
 #include "generation/generate.hpp"
 #include "generation/speculative.hpp"

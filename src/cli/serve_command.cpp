@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "core/thread_pool.hpp"
 #include "format/gguf.hpp"
+#include "tokenizer/vocabulary.hpp"
 #include "generation/chat_template.hpp"
 #include "model/model.hpp"
 #include "server/metrics.hpp"

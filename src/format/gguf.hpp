@@ -154,29 +154,4 @@ GgufLlama read_gguf_llama(const GgufFile& file);
 // Parses a mapped GGUF file and builds its Model (which keeps the mapping alive).
 std::shared_ptr<const Model> load_gguf(MappedFile file);
 
-// ---------------------------------------------------------------------------
-// Vocabulary spelling. GGUF stores sentencepiece's pieces (U+2581 for a space, "<s>" and
-// "</s>" for BOS/EOS); llama2.c's tokenizer.bin and this engine's Tokenizer use real spaces
-// and "\n<s>\n" / "\n</s>\n". These convert one piece each way.
-// ---------------------------------------------------------------------------
-std::string piece_from_gguf(std::string_view token, TokenId id, TokenId bos, TokenId eos);
-std::string piece_to_gguf(std::string_view piece, TokenId id, TokenId bos, TokenId eos);
-
-// GGUF token types (tokenizer.ggml.token_type).
-enum GgufTokenType : std::int32_t {
-  kTokenNormal = 1,
-  kTokenUnknown = 2,
-  kTokenControl = 3,
-  kTokenUserDefined = 4,
-  kTokenUnused = 5,
-  kTokenByte = 6,
-};
-
-// A Vocabulary from a llama2.c tokenizer (token types inferred: <unk>, BOS/EOS control,
-// "<0xHH>" byte tokens, the rest normal).
-Vocabulary vocabulary_from_tokenizer(const Tokenizer& tokenizer);
-// The engine's Tokenizer for an embedded vocabulary. Throws Error when its special ids are
-// not the Llama ones (<unk> 0, BOS 1, EOS 2), which the tokenizer and the loops assume.
-Tokenizer make_tokenizer(const Vocabulary& vocabulary);
-
 }  // namespace llama2

@@ -18,6 +18,7 @@
 
 #include "core/error.hpp"
 #include "format/gguf.hpp"
+#include "tokenizer/vocabulary.hpp"
 #include "dtype/codec.hpp"
 
 namespace llama2 {

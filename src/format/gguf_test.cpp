@@ -13,6 +13,7 @@
 #include "core/mapped_file.hpp"
 #include "core/thread_pool.hpp"
 #include "format/gguf.hpp"
+#include "tokenizer/vocabulary.hpp"
 #include "format/gguf_writer.hpp"
 #include "generation/generate.hpp"
 #include "model/model.hpp"

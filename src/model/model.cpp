@@ -3,8 +3,6 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "format/gguf.hpp"
-#include "format/llama2c.hpp"
 
 namespace llama2 {
 
@@ -32,13 +30,6 @@ void validate(const Config& c) {
   check(c.norm_eps > 0.0f && c.norm_eps < 1.0f, "RMS epsilon out of range");
 }
 
-std::shared_ptr<const Model> Model::load(const std::string& path) {
-  MappedFile file(path);
-  file.prefer_huge_pages();
-  // GGUF files announce themselves; llama2.c version 0 has no magic at all, so it is the rest.
-  if (is_gguf(file.bytes())) return load_gguf(std::move(file));
-  return load_llama2c(std::move(file));
-}
 
 std::uint64_t Model::weight_bytes_per_token() const {
   std::uint64_t total = weights_.token_embedding.bytes() / weights_.token_embedding.rows;

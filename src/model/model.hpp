@@ -13,6 +13,7 @@
 #include "core/types.hpp"
 #include "model/config.hpp"
 #include "model/tensor.hpp"
+#include "tokenizer/vocabulary.hpp"
 
 namespace llama2 {
 
@@ -37,19 +38,6 @@ struct Weights {
 
 // Which file format a model came from.
 enum class ModelFormat { Llama2cV0, Llama2cV1, Llama2cV2, Gguf };
-
-// A vocabulary carried inside the model file (GGUF's tokenizer.ggml.*), so no tokenizer.bin
-// is needed. Pieces are spelled as tokenizer.bin spells them (real spaces, BOS/EOS as
-// "\n<s>\n" / "\n</s>\n"): ready for the Tokenizer (see format/gguf.hpp).
-struct Vocabulary {
-  std::vector<std::string> pieces;
-  std::vector<float> scores;
-  std::vector<std::int32_t> token_types;  // GGUF's: 1 normal, 2 unknown, 3 control, 6 byte, ...
-  TokenId bos = kBosToken;
-  TokenId eos = kEosToken;
-  bool add_bos = true;
-  std::string chat_template;  // the file's Jinja chat template; empty if none
-};
 
 class Model {
  public:
