@@ -77,8 +77,10 @@ std::vector<bool> TokenConstraint::allowed() {
   if (levels_.empty()) levels_.resize(1);
   levels_[0] = acceptor_.stacks();
   walk(0, 0, allowed);
-  if (acceptor_.complete())
-    for (TokenId id : end_tokens_) allowed[static_cast<std::size_t>(id)] = true;
+  // An end token (ChatML's <|im_end|> has bytes, so the walk may have let it through as
+  // text) ends the reply: only once the value is whole.
+  const bool complete = acceptor_.complete();
+  for (TokenId id : end_tokens_) allowed[static_cast<std::size_t>(id)] = complete;
   return allowed;
 }
 
