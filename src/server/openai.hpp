@@ -85,6 +85,7 @@ int resolve_max_tokens(const CompletionRequest& request, int prompt_tokens, int 
 struct Usage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens served by the prompt cache: prompt_tokens_details.cached_tokens
 };
 
 // What every response and chunk of one request shares.

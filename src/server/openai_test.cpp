@@ -185,7 +185,7 @@ json event_json(const std::string& event) {
 }
 
 TEST(OpenAiResponse, CompletionBody) {
-  const json j = json::parse(completion_body(meta(Endpoint::Completions), "Once", "length", {3, 4}));
+  const json j = json::parse(completion_body(meta(Endpoint::Completions), "Once", "length", {3, 4, 2}));
   EXPECT_EQ(j["object"], "text_completion");
   EXPECT_EQ(j["id"], "id-1");
   EXPECT_EQ(j["model"], "stories");
@@ -194,7 +194,10 @@ TEST(OpenAiResponse, CompletionBody) {
   EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(j["choices"][0]["index"], 0);
   EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
-  EXPECT_EQ(j["usage"], json({{"prompt_tokens", 3}, {"completion_tokens", 4}, {"total_tokens", 7}}));
+  EXPECT_EQ(j["usage"], json({{"prompt_tokens", 3},
+                              {"completion_tokens", 4},
+                              {"total_tokens", 7},
+                              {"prompt_tokens_details", {{"cached_tokens", 2}}}}));
 
   const json c = json::parse(completion_body(meta(Endpoint::ChatCompletions), "Hi", "stop", {1, 1}));
   EXPECT_EQ(c["object"], "chat.completion");

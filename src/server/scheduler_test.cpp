@@ -188,5 +188,101 @@ TEST(Scheduler, DestructionCancelsWhatIsRunning) {
   EXPECT_TRUE(r.reason == FinishReason::Cancelled || r.reason == FinishReason::Length);
 }
 
+// ---- prompt cache ----
+
+// A chat the way clients send it: every turn repeats the whole history, reply included.
+std::vector<Reply> run_conversation(Scheduler& scheduler, int turns) {
+  const Tokenizer& tok = fixture().tokenizer;
+  std::vector<TokenId> history = tok.encode("Once upon a time", true, false);
+  const std::vector<std::string> user = {" Then the dog", " The end. Next day", " Lily said"};
+  std::vector<Reply> replies;
+  for (int t = 0; t < turns; ++t) {
+    GenerationParams p;
+    p.prompt = history;
+    p.max_tokens = 20;
+    p.sampling = {0, 0.9f, 0};
+    replies.push_back(collect(*scheduler.submit(p)));
+    for (const std::string& text : {replies.back().text, user[t % user.size()]}) {
+      const auto ids = tok.encode(text, false, false);
+      history.insert(history.end(), ids.begin(), ids.end());
+    }
+  }
+  return replies;
+}
+
+TEST(Scheduler, PromptCacheGivesTheSameRepliesAndFeedsOnlyNewTokens) {
+  SchedulerOptions off = options(2);
+  off.prompt_cache = false;
+  Scheduler uncached(fixture().model, fixture().tokenizer, off);
+  // One slot, so the repeated chat finds its first turn in it (with more, the first turn would
+  // go to an unused slot rather than evict a longer chat: see the next tests).
+  Scheduler cached(fixture().model, fixture().tokenizer, options(1));
+  const auto expected = run_conversation(uncached, 4);
+  const auto first = run_conversation(cached, 4);
+  const auto again = run_conversation(cached, 4);  // the same chat once more: all of it is cached
+  for (std::size_t t = 0; t < expected.size(); ++t) {
+    SCOPED_TRACE("turn " + std::to_string(t));
+    EXPECT_EQ(first[t].text, expected[t].text);
+    EXPECT_EQ(again[t].text, expected[t].text);
+    EXPECT_EQ(expected[t].stats.cached_tokens, 0);
+    const int prompt = expected[t].stats.prompt_tokens;
+    // A later turn reuses at least the previous turn's prompt (its slot holds that and the
+    // reply); the repeated first turn all but its last token (every slot's cache starts with it).
+    if (t > 0) {
+      EXPECT_GE(first[t].stats.cached_tokens, expected[t - 1].stats.prompt_tokens);
+      EXPECT_GE(again[t].stats.cached_tokens, expected[t - 1].stats.prompt_tokens);
+    }
+    EXPECT_LT(first[t].stats.cached_tokens, prompt);
+  }
+  EXPECT_EQ(first[0].stats.cached_tokens, 0);
+  EXPECT_EQ(again[0].stats.cached_tokens, expected[0].stats.prompt_tokens - 1);
+}
+
+TEST(Scheduler, PromptCacheReusesExactlyTheMatchingPrefix) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(1));
+  GenerationParams a = params("Once upon a time there was a little dog", 3);
+  const Reply ra = collect(*scheduler.submit(a));
+  EXPECT_EQ(ra.stats.cached_tokens, 0);
+  // Same first 4 tokens, then another token: only those 4 rows are reused.
+  GenerationParams b = a;
+  b.prompt.resize(6);
+  b.prompt[4] = b.prompt[4] == 300 ? 301 : 300;
+  const Reply rb = collect(*scheduler.submit(b));
+  EXPECT_EQ(rb.stats.cached_tokens, 4);
+  // b's reply is what an empty cache gives for b.
+  SchedulerOptions off = options(1);
+  off.prompt_cache = false;
+  Scheduler fresh(fixture().model, fixture().tokenizer, off);
+  EXPECT_EQ(rb.text, collect(*fresh.submit(b)).text);
+  // A prompt that diverges at its first token reuses nothing.
+  GenerationParams c = b;
+  c.prompt[0] = 7;
+  EXPECT_EQ(collect(*scheduler.submit(c)).stats.cached_tokens, 0);
+}
+
+// Two free slots, one holding the prompt's prefix: the request goes there, not to the slot
+// that is least recently used; concurrent requests with one prefix each get their own slot.
+TEST(Scheduler, PromptCachePicksTheSlotWithTheLongestPrefix) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
+  GenerationParams dog = params("The dog ran to the park", 4);
+  GenerationParams cat = params("A cat sat on the mat", 4);
+  collect(*scheduler.submit(dog));
+  collect(*scheduler.submit(cat));
+  const int n = static_cast<int>(dog.prompt.size());
+  EXPECT_EQ(collect(*scheduler.submit(dog)).stats.cached_tokens, n - 1);
+  EXPECT_EQ(collect(*scheduler.submit(cat)).stats.cached_tokens, static_cast<int>(cat.prompt.size()) - 1);
+  // Both at once with the same prompt: one slot reuses, the other cannot share it (x runs
+  // long enough that y arrives while it holds its slot).
+  GenerationParams long_dog = dog;
+  long_dog.max_tokens = 150;
+  dog.max_tokens = 150;
+  auto x = scheduler.submit(long_dog);
+  auto y = scheduler.submit(dog);
+  const Reply rx = collect(*x), ry = collect(*y);
+  EXPECT_EQ(rx.text, ry.text);
+  EXPECT_EQ(rx.stats.cached_tokens, n - 1);
+  EXPECT_LT(ry.stats.cached_tokens, n - 1);
+}
+
 }  // namespace
 }  // namespace llama2::server

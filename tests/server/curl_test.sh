@@ -122,12 +122,12 @@ grep -q '^llama2_active_slots 0' <<<"$(curl -s "$URL/metrics")" || fail "the slo
 echo "[${SECONDS}s] --- metrics, chat page, log lines"
 curl -s "$URL/metrics" >"$WORK/metrics.txt"
 for m in 'llama2_requests_total{endpoint="completions",code="200"}' 'llama2_requests_total{endpoint="completions",code="400"}' \
-  llama2_generated_tokens_total llama2_prompt_tokens_total llama2_queue_depth llama2_active_slots \
+  llama2_generated_tokens_total llama2_prompt_tokens_total llama2_prompt_tokens_cached_total llama2_queue_depth llama2_active_slots \
   'llama2_batch_sequences_bucket{le="1"}' llama2_time_to_first_token_seconds_count; do
   grep -qF "$m" "$WORK/metrics.txt" || fail "metric $m missing"
 done
 grep -q '<title>llama2 chat</title>' <<<"$(curl -sf "$URL/")" || fail "chat page"
-grep -Eq '^request cmpl-[0-9a-f]+ completions status=200 prompt_tokens=[0-9]+ generated_tokens=24 .*ttft_ms=[0-9.]+ tok/s=' \
+grep -Eq '^request cmpl-[0-9a-f]+ completions status=200 prompt_tokens=[0-9]+ cached_tokens=[0-9]+ generated_tokens=24 .*ttft_ms=[0-9.]+ tok/s=' \
   "$WORK/main.log" || fail "per-request log line"
 
 echo "[${SECONDS}s] --- SIGTERM lets a running stream finish, then exits 0"
