@@ -82,6 +82,7 @@ struct Scheduler::Slot {
   State state;  // this slot's KV cache
   std::unique_ptr<Job> job;  // null: the slot is free
   std::optional<Sampler> sampler;
+  std::optional<TokenConstraint> constraint;  // the request's grammar, when it has one
   std::optional<TextStream> text;
   std::uint64_t admitted = 0;  // admission order: earlier prompts are fed first
   Position pos = 0;            // positions filled in the cache
@@ -119,6 +120,7 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokeni
     throw Error("the tokenizer has " + std::to_string(tokenizer.vocab_size()) + " tokens but the model " +
                 std::to_string(c.vocab_size));
   context_ = options_.context == 0 ? c.seq_len : options_.context;
+  token_trie_ = std::make_shared<const TokenTrie>(TokenTrie::token_bytes(tokenizer));
   options_.max_batch_tokens = std::max(options_.max_batch_tokens, options_.parallel);
   for (int i = 0; i < options_.parallel; ++i) slots_.push_back(std::make_unique<Slot>(c, context_));
   compute_ = std::make_unique<Compute>(c, std::max(1, options_.threads), options_.max_batch_tokens + 1);
@@ -289,6 +291,8 @@ void Scheduler::take_slot(Slot& slot, std::unique_ptr<Job> job, int reused) {
   slot.job = std::move(job);
   const GenerationParams& p = slot.job->params;
   slot.sampler.emplace(model_->config().vocab_size, p.sampling);
+  slot.constraint.reset();
+  if (p.grammar) slot.constraint.emplace(token_trie_, p.grammar, p.stop_tokens);
   slot.text.emplace(p.stop);
   slot.admitted = admissions_++;
   // Rows past the reused prefix hold the old sequence's keys and values; attention at a
@@ -372,7 +376,15 @@ void Scheduler::step() {
 // The one place where a slot's logits row becomes its next token. A per-slot constraint
 // (a grammar's mask of the tokens allowed next) belongs here, applied to `logits` before
 // the sampler sees them.
-TokenId Scheduler::sample_next(Slot& slot, std::span<float> logits) { return slot.sampler->sample(logits); }
+TokenId Scheduler::sample_next(Slot& slot, std::span<float> logits) {
+  if (!slot.constraint) return slot.sampler->sample(logits);
+  // A live constraint always leaves a token (the acceptor has no dead ends); should the model's
+  // vocabulary lack every byte the grammar needs, the reply ends rather than breaking it.
+  if (slot.constraint->apply(logits) == 0) return slot.job->params.stop_tokens.front();
+  const TokenId token = slot.sampler->sample(logits);
+  slot.constraint->accept(token);
+  return token;
+}
 
 void Scheduler::accept_token(Slot& slot, TokenId token) {
   const auto now = Clock::now();

@@ -30,6 +30,7 @@
 
 #include "core/types.hpp"
 #include "model/model.hpp"
+#include "sampling/constraint.hpp"
 #include "sampling/sampler.hpp"
 #include "server/metrics.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -53,6 +54,9 @@ struct GenerationParams {
   // Tokens that end the reply (not part of it): BOS ends a story in llama2.c's models, EOS
   // (or a chat template's end-of-turn token) a chat reply.
   std::vector<TokenId> stop_tokens{kEosToken, kBosToken};
+  // Constrained decoding (response_format): only tokens that keep the reply in the grammar's
+  // language are sampled, and a stop token only once the value is whole. Null: free text.
+  std::shared_ptr<const json_schema::Grammar> grammar;
 };
 
 struct GenerationStats {
@@ -145,6 +149,7 @@ class Scheduler {
 
   std::shared_ptr<const Model> model_;
   const Tokenizer& tokenizer_;
+  std::shared_ptr<const TokenTrie> token_trie_;  // the vocabulary's bytes, for constraints
   SchedulerOptions options_;
   Metrics* metrics_;
   int context_;

@@ -111,6 +111,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     // The Sampler reads seed 0 as "from the clock"; a client's seed 0 must repeat like any other.
     if (request.seed) params.sampling.seed = *request.seed == 0 ? 0x5eed5eed5eed5eedull : *request.seed;
     params.stop = request.stop;
+    params.grammar = request.grammar;
     if (endpoint == Endpoint::ChatCompletions) {
       // The template's end of turn; a BOS would start a new story, never part of a reply.
       params.stop_tokens = chat_stop_tokens(tokenizer, options.chat_template);
