@@ -139,11 +139,13 @@ class Compiler {
         throw SchemaError(where + ": the keyword 'uniqueItems' is not supported (it cannot be enforced while generating)");
     }
     auto others = [&](std::initializer_list<const char*> allowed) {
-      for (const auto& [key, value] : s.items())
+      for (const auto& item : s.items()) {
+        const std::string& key = item.key();  // (clang 14 cannot capture a structured binding)
         if (!kAnnotations.contains(key) && std::find_if(allowed.begin(), allowed.end(), [&](const char* a) {
               return key == a;
             }) == allowed.end())
           return key;
+      }
       return std::string();
     };
     if (s.contains("$ref")) {
