@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "generation/chat_template.hpp"
+#include "sampling/json_schema.hpp"
 #include "server/openai.hpp"
 #include "tokenizer/tokenizer.hpp"
 
@@ -110,5 +111,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (chunk.rfind("data: ", 0) != 0 ||
       nlohmann::json::parse(chunk.substr(6), nullptr, false).is_discarded())
     fail("stream chunk is not an event with valid JSON");
+
+  // A response_format grammar: feed it the message text byte by byte (the acceptor must
+  // never crash, and any text it calls a whole value must be valid JSON), then a greedy walk
+  // of its smallest allowed bytes must stay live until complete.
+  if (request.grammar) {
+    llama2::json_schema::Acceptor acceptor(*request.grammar);
+    std::string fed;
+    for (char c : text) {
+      if (!acceptor.feed(static_cast<std::uint8_t>(c))) break;
+      fed.push_back(c);
+    }
+    if (acceptor.complete() && !nlohmann::json::accept(fed)) fail("the acceptor took text that is not JSON");
+    llama2::json_schema::Acceptor walk(*request.grammar);
+    std::string walked;
+    for (int steps = 0; !walk.complete() && steps < 2000; ++steps) {
+      int b = 0;
+      // Closing bytes first, so that the walk ends.
+      for (char c : std::string_view("\"]}0tfn")) if (walk.feed(static_cast<std::uint8_t>(c))) { b = -1; walked.push_back(c); break; }
+      if (b == -1) continue;
+      while (b < 256 && !walk.feed(static_cast<std::uint8_t>(b))) ++b;
+      if (b == 256) fail("the acceptor reached a dead end before a whole value");
+      walked.push_back(static_cast<char>(b));
+    }
+    if (walk.complete() && !nlohmann::json::accept(walked)) fail("a completed walk is not JSON");
+  }
   return 0;
 }

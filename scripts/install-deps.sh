@@ -19,6 +19,7 @@ PACKAGES=(
   nodejs                        # server tests: the openai client, playwright-core (npm, at test time)
   chromium                      # server tests: the chat page in a headless browser
   nginx                         # server tests: replicas behind deploy/nginx/llama2.conf
+  python3-jsonschema            # tests: an independent validator for the constrained JSON
 )
 
 SUDO=""

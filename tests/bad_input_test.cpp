@@ -490,9 +490,8 @@ TEST(Help, PrintsUsageAndExitsZero) {
 // ---------------------------------------------------------------------------
 
 TEST(FuzzCorpus, SeedCheckpointsLoad) {
-  // __FILE__ is absolute in CMake builds: tests/ is one level below the repo root.
-  const std::filesystem::path dir =
-      std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz/corpus/fuzz_checkpoint";
+  // From the source root CMake passes (__FILE__ is relative when ccache's base_dir rewrites it).
+  const std::filesystem::path dir = std::filesystem::path(LLAMA2_SOURCE_DIR) / "fuzz/corpus/fuzz_checkpoint";
   ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
   int loaded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {

@@ -42,6 +42,7 @@ struct ServeOptions {
   std::string chat_template;
   std::string alias;
   double grace = 10;
+  bool no_prompt_cache = false;
 };
 
 // The id clients see in /v1/models and responses: the file name without its extension.
@@ -90,6 +91,8 @@ int serve_command(int argc, char** argv) {
   app.add_option("--chat-template", o.chat_template,
                  "chat format: llama2, zephyr or chatml (default: detected from a GGUF model, else llama2)")
       ->check(CLI::IsMember({"llama2", "zephyr", "chatml"}));
+  app.add_flag("--no-prompt-cache", o.no_prompt_cache,
+               "feed every prompt whole (default: reuse a free slot's KV cache for the longest matching prefix)");
   app.add_option("--alias", o.alias, "model id in the API (default: the file name without extension)");
   app.add_option("--shutdown-grace", o.grace, "seconds running requests get to finish on SIGINT/SIGTERM")
       ->capture_default_str()
@@ -114,6 +117,7 @@ int serve_command(int argc, char** argv) {
   scheduling.queue = o.queue;
   scheduling.context = o.ctx;
   scheduling.threads = o.threads;
+  scheduling.prompt_cache = !o.no_prompt_cache;
   server::Scheduler scheduler(model, tokenizer, scheduling, &metrics);
 
   server::ServerOptions serving;

@@ -49,9 +49,10 @@ void Metrics::count_request(const std::string& endpoint, int status) {
   ++requests_[{endpoint, status}];
 }
 
-void Metrics::count_generation(int prompt_tokens, int generated_tokens, double ttft_seconds) {
+void Metrics::count_generation(int prompt_tokens, int generated_tokens, double ttft_seconds, int cached_tokens) {
   std::lock_guard lock(mutex_);
   prompt_tokens_ += prompt_tokens;
+  cached_tokens_ += cached_tokens;
   generated_tokens_ += generated_tokens;
   if (generated_tokens > 0) ttft_.observe(ttft_seconds);
 }
@@ -85,6 +86,9 @@ std::string Metrics::render() const {
            std::to_string(n) + "\n";
   header(out, "llama2_prompt_tokens_total", "counter", "Prompt tokens processed.");
   out += "llama2_prompt_tokens_total " + std::to_string(prompt_tokens_) + "\n";
+  header(out, "llama2_prompt_tokens_cached_total", "counter",
+         "Prompt tokens whose KV cache rows were reused from an earlier request (not fed again).");
+  out += "llama2_prompt_tokens_cached_total " + std::to_string(cached_tokens_) + "\n";
   header(out, "llama2_generated_tokens_total", "counter", "Tokens generated.");
   out += "llama2_generated_tokens_total " + std::to_string(generated_tokens_) + "\n";
   header(out, "llama2_forward_passes_total", "counter", "Batched forward passes run by the scheduler.");

@@ -30,8 +30,9 @@ class Metrics {
 
   // One finished HTTP request of `endpoint` ("completions", "chat", ...) with its status.
   void count_request(const std::string& endpoint, int status);
-  // A request the scheduler finished: its token counts and time to first token.
-  void count_generation(int prompt_tokens, int generated_tokens, double ttft_seconds);
+  // A request the scheduler finished: its token counts (`cached_tokens` of the prompt tokens
+  // came from the prompt cache and were not fed again) and time to first token.
+  void count_generation(int prompt_tokens, int generated_tokens, double ttft_seconds, int cached_tokens = 0);
   // One forward pass of the scheduler: sequences advanced and tokens fed.
   void observe_step(int sequences, int tokens);
   void set_queue_depth(int n);
@@ -43,7 +44,7 @@ class Metrics {
  private:
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, int>, std::uint64_t> requests_;
-  std::uint64_t prompt_tokens_ = 0, generated_tokens_ = 0, steps_ = 0;
+  std::uint64_t prompt_tokens_ = 0, cached_tokens_ = 0, generated_tokens_ = 0, steps_ = 0;
   int queue_depth_ = 0, active_slots_ = 0, slots_ = 0;
   Histogram batch_sequences_, batch_tokens_, ttft_;
 };

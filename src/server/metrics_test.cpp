@@ -11,7 +11,7 @@ TEST(Metrics, PrometheusText) {
   m.count_request("completions", 200);
   m.count_request("completions", 200);
   m.count_request("chat", 400);
-  m.count_generation(10, 20, 0.03);
+  m.count_generation(10, 20, 0.03, 6);
   m.observe_step(3, 3);
   m.observe_step(1, 40);
   m.set_queue_depth(2);
@@ -21,6 +21,7 @@ TEST(Metrics, PrometheusText) {
            "llama2_requests_total{endpoint=\"completions\",code=\"200\"} 2\n",
            "llama2_requests_total{endpoint=\"chat\",code=\"400\"} 1\n",
            "llama2_prompt_tokens_total 10\n",
+           "llama2_prompt_tokens_cached_total 6\n",
            "llama2_generated_tokens_total 20\n",
            "llama2_queue_depth 2\n",
            "llama2_active_slots 3\n",

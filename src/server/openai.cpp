@@ -79,16 +79,39 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
       throw unsupported("tool_choice", "tool calling");
     if (const json* v = field(body, "function_call"); v && *v != "none" && *v != "auto")
       throw unsupported("function_call", "tool calling");
-    if (const json* v = field(body, "response_format")) {
-      if (!v->is_object()) throw bad_field("response_format", "expected an object");
-      // Compared as JSON: json::value("type", "text") would throw a type_error for a type that
-      // is not a string (found by fuzz_request).
-      const json* type = field(*v, "type");
-      if (type && !type->is_string()) throw bad_field("response_format.type", "expected a string");
-      if (type && *type != "text") throw unsupported("response_format", "structured output");
-    }
     if (const json* v = field(body, "modalities"); v && *v != json::array({"text"}))
       throw unsupported("modalities", "output other than text");
+  }
+}
+
+// response_format: text (the default), json_object (any JSON object) or json_schema (a value
+// valid against json_schema.schema). The schema is read again from the body text with its
+// key order kept: properties are generated in the order the client declared them.
+std::shared_ptr<const json_schema::Grammar> parse_response_format(const json& body, std::string_view text) {
+  const json* v = field(body, "response_format");
+  if (!v) return nullptr;
+  if (!v->is_object()) throw bad_field("response_format", "expected an object");
+  // Compared as JSON: json::value("type", "text") would throw a type_error for a type that
+  // is not a string (found by fuzz_request).
+  const json* type = field(*v, "type");
+  if (type && !type->is_string()) throw bad_field("response_format.type", "expected a string");
+  if (!type || *type == "text") return nullptr;
+  try {
+    if (*type == "json_object") return std::make_shared<const json_schema::Grammar>(json_schema::any_object());
+    if (*type != "json_schema")
+      throw bad_field("response_format.type", "expected 'text', 'json_object' or 'json_schema'");
+    const json* spec = field(*v, "json_schema");
+    if (!spec || !spec->is_object()) throw bad_field("response_format.json_schema", "expected an object");
+    if (const json* name = field(*spec, "name"); name && !name->is_string())
+      throw bad_field("response_format.json_schema.name", "expected a string");
+    if (const json* strict = field(*spec, "strict"); strict && !strict->is_boolean())
+      throw bad_field("response_format.json_schema.strict", "expected a boolean");
+    if (!field(*spec, "schema")) return std::make_shared<const json_schema::Grammar>(json_schema::compile_schema(true));
+    const auto ordered = nlohmann::ordered_json::parse(text);
+    return std::make_shared<const json_schema::Grammar>(
+        json_schema::compile_schema(ordered["response_format"]["json_schema"]["schema"]));
+  } catch (const json_schema::SchemaError& e) {
+    throw ApiError(400, std::string("'response_format': ") + e.what(), "response_format", "unsupported_schema");
   }
 }
 
@@ -231,6 +254,7 @@ CompletionRequest parse_completion_request(std::string_view text, Endpoint endpo
   r.top_p = number_in(body, "top_p", 1.0f, 0.0, 1.0);
   if (auto seed = integer(body, "seed")) r.seed = static_cast<std::uint64_t>(*seed);
   r.stop = parse_stop(body);
+  r.grammar = parse_response_format(body, text);
   r.stream = boolean(body, "stream", false);
   if (const json* v = field(body, "stream_options")) {
     if (!v->is_object()) throw bad_field("stream_options", "expected an object");
@@ -303,7 +327,8 @@ namespace {
 json usage_json(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
 json envelope(const ResponseMeta& m, bool chunk) {

@@ -11,6 +11,7 @@
 
 #include "core/types.hpp"
 #include "generation/chat_template.hpp"
+#include "sampling/json_schema.hpp"
 
 namespace llama2 {
 class Tokenizer;
@@ -61,6 +62,8 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage: a last chunk with usage
+  // response_format json_object / json_schema: the grammar the reply is held to.
+  std::shared_ptr<const json_schema::Grammar> grammar;
 };
 
 // Parses and validates a request body. Throws ApiError (400) for malformed JSON, a wrong
@@ -85,6 +88,7 @@ int resolve_max_tokens(const CompletionRequest& request, int prompt_tokens, int 
 struct Usage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens served by the prompt cache: prompt_tokens_details.cached_tokens
 };
 
 // What every response and chunk of one request shares.

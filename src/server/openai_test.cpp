@@ -105,7 +105,6 @@ TEST(OpenAiRequest, UnsupportedFeaturesAreRefusedNotIgnored) {
   EXPECT_EQ(chat_rejection(R"("tools":[{"type":"function"}])"), "400 tools unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("functions":[{}])"), "400 functions unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("tool_choice":"required")"), "400 tool_choice unsupported_parameter");
-  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_object"})"), "400 response_format unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("response_format":{"type":0})"), "400 response_format.type ");
   // The values that mean "off" are fine.
   EXPECT_EQ(rejection(R"({"prompt":"x","n":1,"best_of":1,"logprobs":null,"echo":false,"suffix":"",)"
@@ -113,6 +112,33 @@ TEST(OpenAiRequest, UnsupportedFeaturesAreRefusedNotIgnored) {
             "accepted");
   EXPECT_EQ(chat_rejection(R"("logprobs":false,"tools":[],"tool_choice":"none","response_format":{"type":"text"})"),
             "accepted");
+}
+
+TEST(OpenAiRequest, ResponseFormat) {
+  const std::string user = R"({"messages":[{"role":"user","content":"x"}],)";
+  const auto chat_rejection = [&](const std::string& extra) { return rejection(user + extra + "}", Endpoint::ChatCompletions); };
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"xml"})"), "400 response_format.type ");
+  EXPECT_EQ(chat_rejection(R"("response_format":[])"), "400 response_format ");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_schema"})"), "400 response_format.json_schema ");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_schema","json_schema":{"name":3,"schema":{}}})"),
+            "400 response_format.json_schema.name ");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_schema","json_schema":{"strict":"yes","schema":{}}})"),
+            "400 response_format.json_schema.strict ");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_schema","json_schema":{"schema":{"type":"string","pattern":"a"}}})"),
+            "400 response_format unsupported_schema");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_schema","json_schema":{"schema":7}})"),
+            "400 response_format unsupported_schema");
+  EXPECT_EQ(chat_rejection(R"("response_format":{"type":"json_object"})"), "accepted");
+  EXPECT_EQ(rejection(R"({"prompt":"x","response_format":{"type":"json_object"}})"), "accepted");
+  // The grammar keeps the declared key order (the body is read again as ordered JSON).
+  const CompletionRequest r = chat(user + R"("response_format":{"type":"json_schema","json_schema":{"name":"p","strict":true,)"
+                                   R"("schema":{"type":"object","properties":{"z":{"type":"integer"},"a":{"type":"boolean"}},)"
+                                   R"("required":["z","a"]}}}})");
+  ASSERT_TRUE(r.grammar);
+  json_schema::Acceptor in_order(*r.grammar), reversed(*r.grammar);
+  EXPECT_TRUE(in_order.feed(R"({"z":1,"a":true})") && in_order.complete());
+  EXPECT_FALSE(reversed.feed(R"({"a":true,"z":1})"));
+  EXPECT_FALSE(chat(user + R"("response_format":{"type":"text"}})").grammar);
 }
 
 TEST(OpenAiRequest, ChatMessages) {
@@ -185,7 +211,7 @@ json event_json(const std::string& event) {
 }
 
 TEST(OpenAiResponse, CompletionBody) {
-  const json j = json::parse(completion_body(meta(Endpoint::Completions), "Once", "length", {3, 4}));
+  const json j = json::parse(completion_body(meta(Endpoint::Completions), "Once", "length", {3, 4, 2}));
   EXPECT_EQ(j["object"], "text_completion");
   EXPECT_EQ(j["id"], "id-1");
   EXPECT_EQ(j["model"], "stories");
@@ -194,7 +220,10 @@ TEST(OpenAiResponse, CompletionBody) {
   EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(j["choices"][0]["index"], 0);
   EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
-  EXPECT_EQ(j["usage"], json({{"prompt_tokens", 3}, {"completion_tokens", 4}, {"total_tokens", 7}}));
+  EXPECT_EQ(j["usage"], json({{"prompt_tokens", 3},
+                              {"completion_tokens", 4},
+                              {"total_tokens", 7},
+                              {"prompt_tokens_details", {{"cached_tokens", 2}}}}));
 
   const json c = json::parse(completion_body(meta(Endpoint::ChatCompletions), "Hi", "stop", {1, 1}));
   EXPECT_EQ(c["object"], "chat.completion");

@@ -82,9 +82,15 @@ struct Scheduler::Slot {
   State state;  // this slot's KV cache
   std::unique_ptr<Job> job;  // null: the slot is free
   std::optional<Sampler> sampler;
+  std::optional<TokenConstraint> constraint;  // the request's grammar, when it has one
   std::optional<TextStream> text;
   std::uint64_t admitted = 0;  // admission order: earlier prompts are fed first
   Position pos = 0;            // positions filled in the cache
+  // The token at each filled position (size() == pos): what the prompt cache matches against
+  // once the sequence has ended. Kept while the slot is free.
+  std::vector<TokenId> cached;
+  int reused = 0;              // prompt tokens the current job took from `cached`
+  int last_prompt = 0;         // prompt length of the slot's last job
   TokenId last = 0;            // the token to feed next (decoding), or the last prompt token
   int generated = 0;
   Clock::time_point started, first_token;
@@ -114,6 +120,7 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokeni
     throw Error("the tokenizer has " + std::to_string(tokenizer.vocab_size()) + " tokens but the model " +
                 std::to_string(c.vocab_size));
   context_ = options_.context == 0 ? c.seq_len : options_.context;
+  token_trie_ = std::make_shared<const TokenTrie>(TokenTrie::token_bytes(tokenizer));
   options_.max_batch_tokens = std::max(options_.max_batch_tokens, options_.parallel);
   for (int i = 0; i < options_.parallel; ++i) slots_.push_back(std::make_unique<Slot>(c, context_));
   compute_ = std::make_unique<Compute>(c, std::max(1, options_.threads), options_.max_batch_tokens + 1);
@@ -231,29 +238,72 @@ void Scheduler::loop() {
   queue_.clear();
 }
 
+namespace {
+// How many leading tokens of `prompt` a slot holding `cached` can skip. At least the last
+// prompt token is always fed again: its logits give the first token of the reply.
+int reusable_prefix(const std::vector<TokenId>& cached, const std::vector<TokenId>& prompt) {
+  const std::size_t limit = std::min(cached.size(), prompt.size() - 1);
+  std::size_t n = 0;
+  while (n < limit && cached[n] == prompt[n]) ++n;
+  return static_cast<int>(n);
+}
+}  // namespace
+
 void Scheduler::admit_locked() {
-  for (auto& slot : slots_) {
-    if (slot->job) continue;
+  for (;;) {
     while (!queue_.empty() && queue_.front()->channel->cancelled()) {
       fail_job(*queue_.front(), FinishReason::Cancelled, {});
       queue_.pop_front();
     }
     if (queue_.empty()) break;
-    slot->job = std::move(queue_.front());
+    // The free slot with the longest reusable prefix, if that covers at least half of the
+    // prompt it last served (the next turn of its conversation); otherwise the least recently
+    // used slot, so a prompt sharing only the BOS does not evict another chat's cache.
+    const auto& prompt = queue_.front()->params.prompt;
+    Slot* best = nullptr;
+    Slot* oldest = nullptr;
+    int best_reuse = 0;
+    for (auto& slot : slots_) {
+      if (slot->job) continue;
+      if (!oldest || slot->admitted < oldest->admitted) oldest = slot.get();
+      const int reuse = options_.prompt_cache ? reusable_prefix(slot->cached, prompt) : 0;
+      if (reuse > best_reuse && 2 * reuse >= slot->last_prompt) {
+        best = slot.get();
+        best_reuse = reuse;
+      }
+    }
+    if (!oldest) break;
+    if (!best) {
+      best = oldest;
+      best_reuse = options_.prompt_cache ? reusable_prefix(best->cached, prompt) : 0;
+    }
+    std::unique_ptr<Job> job = std::move(queue_.front());
     queue_.pop_front();
-    const GenerationParams& p = slot->job->params;
-    slot->sampler.emplace(model_->config().vocab_size, p.sampling);
-    slot->text.emplace(p.stop);
-    slot->admitted = admissions_++;
-    slot->pos = 0;
-    slot->generated = 0;
-    slot->started = Clock::now();
-    ++active_;
+    take_slot(*best, std::move(job), best_reuse);
   }
   if (metrics_) {
     metrics_->set_queue_depth(static_cast<int>(queue_.size()));
     metrics_->set_active_slots(active_);
   }
+}
+
+void Scheduler::take_slot(Slot& slot, std::unique_ptr<Job> job, int reused) {
+  slot.job = std::move(job);
+  const GenerationParams& p = slot.job->params;
+  slot.sampler.emplace(model_->config().vocab_size, p.sampling);
+  slot.constraint.reset();
+  if (p.grammar) slot.constraint.emplace(token_trie_, p.grammar, p.stop_tokens);
+  slot.text.emplace(p.stop);
+  slot.admitted = admissions_++;
+  // Rows past the reused prefix hold the old sequence's keys and values; attention at a
+  // position reads only the rows before it, which are all rewritten before they are read.
+  slot.cached.resize(static_cast<std::size_t>(reused));
+  slot.pos = reused;
+  slot.reused = reused;
+  slot.last_prompt = static_cast<int>(p.prompt.size());
+  slot.generated = 0;
+  slot.started = Clock::now();
+  ++active_;
 }
 
 void Scheduler::step() {
@@ -305,15 +355,35 @@ void Scheduler::step() {
 
   // Advance the caches (each decoding slot fed one token: the first `decoding` rows), then
   // sample: rows are in item order, which is the order of c.rows.
-  for (int r = 0; r < decoding; ++r) ++c.rows[r]->pos;
-  for (auto& [slot, n] : fed) slot->pos += n;
+  for (int r = 0; r < decoding; ++r) {
+    c.rows[r]->cached.push_back(c.rows[r]->last);
+    ++c.rows[r]->pos;
+  }
+  for (auto& [slot, n] : fed) {
+    const auto& prompt = slot->job->params.prompt;
+    slot->cached.insert(slot->cached.end(), prompt.begin() + slot->pos, prompt.begin() + slot->pos + n);
+    slot->pos += n;
+  }
   const int vocab = model_->config().vocab_size;
   for (std::size_t r = 0; r < c.rows.size(); ++r) {
     Slot& slot = *c.rows[r];
     if (slot.generated == 0) slot.last = slot.job->params.prompt.back();
     float* row = c.logits.data() + r * static_cast<std::size_t>(vocab);
-    accept_token(slot, slot.sampler->sample(std::span<float>(row, vocab)));
+    accept_token(slot, sample_next(slot, std::span<float>(row, vocab)));
   }
+}
+
+// The one place where a slot's logits row becomes its next token. A per-slot constraint
+// (a grammar's mask of the tokens allowed next) belongs here, applied to `logits` before
+// the sampler sees them.
+TokenId Scheduler::sample_next(Slot& slot, std::span<float> logits) {
+  if (!slot.constraint) return slot.sampler->sample(logits);
+  // A live constraint always leaves a token (the acceptor has no dead ends); should the model's
+  // vocabulary lack every byte the grammar needs, the reply ends rather than breaking it.
+  if (slot.constraint->apply(logits) == 0) return slot.job->params.stop_tokens.front();
+  const TokenId token = slot.sampler->sample(logits);
+  slot.constraint->accept(token);
+  return token;
 }
 
 void Scheduler::accept_token(Slot& slot, TokenId token) {
@@ -336,6 +406,7 @@ void Scheduler::finish(Slot& slot, FinishReason reason, std::string error) {
   Job& job = *slot.job;
   GenerationStats stats;
   stats.prompt_tokens = static_cast<int>(job.params.prompt.size());
+  stats.cached_tokens = slot.reused;
   stats.completion_tokens = slot.generated;
   stats.queue_seconds = seconds_between(job.submitted, slot.started);
   if (slot.first_token != Clock::time_point{})
@@ -346,7 +417,8 @@ void Scheduler::finish(Slot& slot, FinishReason reason, std::string error) {
   }
   if (reason == FinishReason::Stop || reason == FinishReason::Length) job.channel->push(slot.text->take_rest());
   job.channel->finish(reason, stats, std::move(error));
-  if (metrics_) metrics_->count_generation(stats.prompt_tokens, stats.completion_tokens, stats.ttft_seconds);
+  if (metrics_) metrics_->count_generation(stats.prompt_tokens, stats.completion_tokens, stats.ttft_seconds,
+                                           stats.cached_tokens);
   slot.job.reset();
   slot.first_token = {};
   {

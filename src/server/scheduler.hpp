@@ -6,6 +6,13 @@
 // and waiting ones take it (their prompts are fed in chunks inside the same passes, so a new
 // arrival never stalls the others for a whole prompt). Text goes back to each request's
 // HTTP thread through its RequestChannel as soon as it is made.
+//
+// Prompt cache: a slot remembers which tokens its KV cache holds when its sequence ends. A
+// new request takes the free slot sharing the longest token prefix with its prompt, if that
+// prefix is at least half of the prompt the slot last served (else the least recently used
+// slot, whose cache is the one evicted), and is fed only the tokens after that prefix. Turn 10 of a chat, which sends the whole history again, thus
+// pays for its new tokens only. Memory stays at the slots' own caches; a busy slot is never
+// shared, and a prefix is reused only where its token ids match exactly.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -23,6 +30,7 @@
 
 #include "core/types.hpp"
 #include "model/model.hpp"
+#include "sampling/constraint.hpp"
 #include "sampling/sampler.hpp"
 #include "server/metrics.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -46,10 +54,14 @@ struct GenerationParams {
   // Tokens that end the reply (not part of it): BOS ends a story in llama2.c's models, EOS
   // (or a chat template's end-of-turn token) a chat reply.
   std::vector<TokenId> stop_tokens{kEosToken, kBosToken};
+  // Constrained decoding (response_format): only tokens that keep the reply in the grammar's
+  // language are sampled, and a stop token only once the value is whole. Null: free text.
+  std::shared_ptr<const json_schema::Grammar> grammar;
 };
 
 struct GenerationStats {
   int prompt_tokens = 0;
+  int cached_tokens = 0;         // of prompt_tokens, reused from the prompt cache (not fed)
   int completion_tokens = 0;
   double queue_seconds = 0;      // waiting for a slot
   double ttft_seconds = 0;       // from submit() to the first generated token
@@ -93,6 +105,9 @@ struct SchedulerOptions {
   int context = 0;    // positions per slot (prompt + reply); 0 = the model's seq_len
   int threads = 1;    // compute threads of the forward pass
   int max_batch_tokens = 128;  // tokens per pass: every decoding slot's, then prompt chunks
+  // A free slot keeps the KV cache of its last sequence; a new request goes to the free slot
+  // whose cached tokens share the longest prefix with its prompt and feeds only the rest.
+  bool prompt_cache = true;
 };
 
 class Scheduler {
@@ -126,12 +141,15 @@ class Scheduler {
   void loop();
   void admit_locked();
   void step();
+  void take_slot(Slot& slot, std::unique_ptr<Job> job, int reused);
+  TokenId sample_next(Slot& slot, std::span<float> logits);
   void accept_token(Slot& slot, TokenId token);
   void finish(Slot& slot, FinishReason reason, std::string error = {});
   void fail_job(Job& job, FinishReason reason, std::string error);
 
   std::shared_ptr<const Model> model_;
   const Tokenizer& tokenizer_;
+  std::shared_ptr<const TokenTrie> token_trie_;  // the vocabulary's bytes, for constraints
   SchedulerOptions options_;
   Metrics* metrics_;
   int context_;
@@ -139,7 +157,7 @@ class Scheduler {
   struct Compute;  // thread pool, batch scratch, logits: used by the scheduler thread only
   std::unique_ptr<Compute> compute_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::uint64_t admissions_ = 0;
+  std::uint64_t admissions_ = 1;  // (a slot never used has admitted 0) also the clock of the slots' least-recently-used order
 
   std::mutex mutex_;  // guards the fields below
   std::condition_variable wake_;   // work arrived, or stop

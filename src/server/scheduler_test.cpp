@@ -100,6 +100,27 @@ TEST(Scheduler, SeededSamplingRepeatsUnderLoad) {
   for (int i = 0; i < 6; i += 2) EXPECT_EQ(collect(*channels[i]).text, alone);
 }
 
+// A random-weight model writes nothing sensible, but under a schema every reply is valid JSON
+// of that schema, greedy or sampled.
+TEST(Scheduler, ConstrainedRepliesFollowTheSchema) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
+  auto grammar = std::make_shared<const json_schema::Grammar>(json_schema::compile_schema(nlohmann::ordered_json::parse(
+      R"({"type":"object","properties":{"name":{"type":"string","enum":["Lily","Tom"]},"age":{"type":"integer"},)"
+      R"("happy":{"type":"boolean"}},"required":["name","age","happy"]})")));
+  for (float temperature : {0.0f, 1.0f}) {
+    GenerationParams p = params("Once upon a time", 200, temperature, 77);
+    p.grammar = grammar;
+    const Reply r = collect(*scheduler.submit(p));
+    ASSERT_EQ(r.reason, FinishReason::Stop) << r.text;
+    const nlohmann::json reply = nlohmann::json::parse(r.text);
+    EXPECT_TRUE(reply["name"] == "Lily" || reply["name"] == "Tom") << r.text;
+    EXPECT_TRUE(reply["age"].is_number_integer()) << r.text;
+    EXPECT_TRUE(reply["happy"].is_boolean()) << r.text;
+  }
+  // Without the grammar the same model writes a story, not JSON.
+  EXPECT_FALSE(nlohmann::json::accept(collect(*scheduler.submit(params("Once upon a time", 40))).text));
+}
+
 TEST(Scheduler, MaxTokensEndsWithLength) {
   Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
   const Reply r = collect(*scheduler.submit(params("Once upon a time", 7)));
@@ -186,6 +207,102 @@ TEST(Scheduler, DestructionCancelsWhatIsRunning) {
   }
   const Reply r = collect(*channel);
   EXPECT_TRUE(r.reason == FinishReason::Cancelled || r.reason == FinishReason::Length);
+}
+
+// ---- prompt cache ----
+
+// A chat the way clients send it: every turn repeats the whole history, reply included.
+std::vector<Reply> run_conversation(Scheduler& scheduler, int turns) {
+  const Tokenizer& tok = fixture().tokenizer;
+  std::vector<TokenId> history = tok.encode("Once upon a time", true, false);
+  const std::vector<std::string> user = {" Then the dog", " The end. Next day", " Lily said"};
+  std::vector<Reply> replies;
+  for (int t = 0; t < turns; ++t) {
+    GenerationParams p;
+    p.prompt = history;
+    p.max_tokens = 20;
+    p.sampling = {0, 0.9f, 0};
+    replies.push_back(collect(*scheduler.submit(p)));
+    for (const std::string& text : {replies.back().text, user[t % user.size()]}) {
+      const auto ids = tok.encode(text, false, false);
+      history.insert(history.end(), ids.begin(), ids.end());
+    }
+  }
+  return replies;
+}
+
+TEST(Scheduler, PromptCacheGivesTheSameRepliesAndFeedsOnlyNewTokens) {
+  SchedulerOptions off = options(2);
+  off.prompt_cache = false;
+  Scheduler uncached(fixture().model, fixture().tokenizer, off);
+  // One slot, so the repeated chat finds its first turn in it (with more, the first turn would
+  // go to an unused slot rather than evict a longer chat: see the next tests).
+  Scheduler cached(fixture().model, fixture().tokenizer, options(1));
+  const auto expected = run_conversation(uncached, 4);
+  const auto first = run_conversation(cached, 4);
+  const auto again = run_conversation(cached, 4);  // the same chat once more: all of it is cached
+  for (std::size_t t = 0; t < expected.size(); ++t) {
+    SCOPED_TRACE("turn " + std::to_string(t));
+    EXPECT_EQ(first[t].text, expected[t].text);
+    EXPECT_EQ(again[t].text, expected[t].text);
+    EXPECT_EQ(expected[t].stats.cached_tokens, 0);
+    const int prompt = expected[t].stats.prompt_tokens;
+    // A later turn reuses at least the previous turn's prompt (its slot holds that and the
+    // reply); the repeated first turn all but its last token (every slot's cache starts with it).
+    if (t > 0) {
+      EXPECT_GE(first[t].stats.cached_tokens, expected[t - 1].stats.prompt_tokens);
+      EXPECT_GE(again[t].stats.cached_tokens, expected[t - 1].stats.prompt_tokens);
+    }
+    EXPECT_LT(first[t].stats.cached_tokens, prompt);
+  }
+  EXPECT_EQ(first[0].stats.cached_tokens, 0);
+  EXPECT_EQ(again[0].stats.cached_tokens, expected[0].stats.prompt_tokens - 1);
+}
+
+TEST(Scheduler, PromptCacheReusesExactlyTheMatchingPrefix) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(1));
+  GenerationParams a = params("Once upon a time there was a little dog", 3);
+  const Reply ra = collect(*scheduler.submit(a));
+  EXPECT_EQ(ra.stats.cached_tokens, 0);
+  // Same first 4 tokens, then another token: only those 4 rows are reused.
+  GenerationParams b = a;
+  b.prompt.resize(6);
+  b.prompt[4] = b.prompt[4] == 300 ? 301 : 300;
+  const Reply rb = collect(*scheduler.submit(b));
+  EXPECT_EQ(rb.stats.cached_tokens, 4);
+  // b's reply is what an empty cache gives for b.
+  SchedulerOptions off = options(1);
+  off.prompt_cache = false;
+  Scheduler fresh(fixture().model, fixture().tokenizer, off);
+  EXPECT_EQ(rb.text, collect(*fresh.submit(b)).text);
+  // A prompt that diverges at its first token reuses nothing.
+  GenerationParams c = b;
+  c.prompt[0] = 7;
+  EXPECT_EQ(collect(*scheduler.submit(c)).stats.cached_tokens, 0);
+}
+
+// Two free slots, one holding the prompt's prefix: the request goes there, not to the slot
+// that is least recently used; concurrent requests with one prefix each get their own slot.
+TEST(Scheduler, PromptCachePicksTheSlotWithTheLongestPrefix) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
+  GenerationParams dog = params("The dog ran to the park", 4);
+  GenerationParams cat = params("A cat sat on the mat", 4);
+  collect(*scheduler.submit(dog));
+  collect(*scheduler.submit(cat));
+  const int n = static_cast<int>(dog.prompt.size());
+  EXPECT_EQ(collect(*scheduler.submit(dog)).stats.cached_tokens, n - 1);
+  EXPECT_EQ(collect(*scheduler.submit(cat)).stats.cached_tokens, static_cast<int>(cat.prompt.size()) - 1);
+  // Both at once with the same prompt: one slot reuses, the other cannot share it (x runs
+  // long enough that y arrives while it holds its slot).
+  GenerationParams long_dog = dog;
+  long_dog.max_tokens = 150;
+  dog.max_tokens = 150;
+  auto x = scheduler.submit(long_dog);
+  auto y = scheduler.submit(dog);
+  const Reply rx = collect(*x), ry = collect(*y);
+  EXPECT_EQ(rx.text, ry.text);
+  EXPECT_EQ(rx.stats.cached_tokens, n - 1);
+  EXPECT_LT(ry.stats.cached_tokens, n - 1);
 }
 
 }  // namespace

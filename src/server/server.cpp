@@ -85,9 +85,9 @@ void Server::Impl::log_request(const std::string& id, Endpoint endpoint, int sta
   metrics.count_request(endpoint_label(endpoint), status);
   if (s) {
     std::fprintf(stderr,
-                 "request %s %s status=%d prompt_tokens=%d generated_tokens=%d queue_ms=%.1f ttft_ms=%.1f "
-                 "tok/s=%.1f finish=%s total_ms=%.1f\n",
-                 id.c_str(), endpoint_label(endpoint), status, s->prompt_tokens, s->completion_tokens,
+                 "request %s %s status=%d prompt_tokens=%d cached_tokens=%d generated_tokens=%d queue_ms=%.1f "
+                 "ttft_ms=%.1f tok/s=%.1f finish=%s total_ms=%.1f\n",
+                 id.c_str(), endpoint_label(endpoint), status, s->prompt_tokens, s->cached_tokens, s->completion_tokens,
                  s->queue_seconds * 1e3, s->ttft_seconds * 1e3, s->tokens_per_second, finish, total_ms);
   } else {
     std::fprintf(stderr, "request %s %s status=%d error=\"%s\" total_ms=%.1f\n", id.c_str(), endpoint_label(endpoint),
@@ -111,6 +111,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     // The Sampler reads seed 0 as "from the clock"; a client's seed 0 must repeat like any other.
     if (request.seed) params.sampling.seed = *request.seed == 0 ? 0x5eed5eed5eed5eedull : *request.seed;
     params.stop = request.stop;
+    params.grammar = request.grammar;
     if (endpoint == Endpoint::ChatCompletions) {
       // The template's end of turn; a BOS would start a new story, never part of a reply.
       params.stop_tokens = chat_stop_tokens(tokenizer, options.chat_template);
@@ -143,7 +144,8 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   }
   const GenerationStats stats = channel->stats();
   if (*finished == FinishReason::Stop || *finished == FinishReason::Length) {
-    res.set_content(completion_body(meta, text, finish_reason_name(*finished), {stats.prompt_tokens, stats.completion_tokens}),
+    res.set_content(completion_body(meta, text, finish_reason_name(*finished),
+                                    {stats.prompt_tokens, stats.completion_tokens, stats.cached_tokens}),
                     kJson);
     log_request(id, endpoint, 200, &stats, finish_reason_name(*finished), ms_since(start));
   } else {
@@ -197,7 +199,7 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<RequestChannel
           if (*u.finished == FinishReason::Stop || *u.finished == FinishReason::Length) {
             if (!write(stream_chunk(st->meta, "", finish_reason_name(*u.finished)))) return false;
             const GenerationStats s = st->channel->stats();
-            if (st->meta.include_usage && !write(stream_usage_chunk(st->meta, {s.prompt_tokens, s.completion_tokens})))
+            if (st->meta.include_usage && !write(stream_usage_chunk(st->meta, {s.prompt_tokens, s.completion_tokens, s.cached_tokens})))
               return false;
           } else {
             const bool failed = *u.finished == FinishReason::Failed;

@@ -183,6 +183,38 @@ TEST(BatchForward, ASequenceGetsTheSameBitsWhateverElseIsInTheBatch) {
   }
 }
 
+// The server's prompt cache reuses a finished request's KV rows and feeds only the rest of the
+// next prompt: that is the same sequence cut into other chunks. A sequence's bits must not
+// depend on the cut: the whole prompt in one pass, against the same tokens fed 1, then 3, then
+// one at a time, then the rest (as a reused prefix plus a new turn would be), bit for bit.
+TEST(BatchForward, ASequenceGetsTheSameBitsHoweverItsPromptIsChunked) {
+  for (const auto& m : {stories260k(), random_gqa()}) {
+    const Config& c = m->config();
+    const std::size_t vocab = static_cast<std::size_t>(c.vocab_size);
+    ThreadPool pool(2);
+    const auto tokens = some_tokens(20, c.vocab_size, 3);
+    BatchScratch scratch(c, 32);
+    auto run = [&](const std::vector<int>& cuts, State& state) {
+      std::vector<float> logits(vocab);
+      Position pos = 0;
+      for (int n : cuts) {
+        std::vector<BatchItem> items;
+        for (int j = 0; j < n; ++j, ++pos) items.push_back({&state, tokens[pos], pos, pos + 1 == 20});
+        forward_batch(*m, items, scratch, pool, pos == 20 ? logits.data() : nullptr);
+      }
+      return logits;
+    };
+    State whole_state(c, 20), cut_state(c, 20);
+    const auto whole = run({20}, whole_state);
+    const auto cut = run({1, 3, 1, 1, 1, 13}, cut_state);
+    EXPECT_EQ(0, std::memcmp(whole.data(), cut.data(), vocab * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(whole_state.key_cache.data(), cut_state.key_cache.data(),
+                             whole_state.key_cache.size() * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(whole_state.value_cache.data(), cut_state.value_cache.data(),
+                             whole_state.value_cache.size() * sizeof(float)));
+  }
+}
+
 // A batch larger than the scratch runs in chunks; the later chunks see the earlier ones' cache.
 TEST(BatchForward, BatchLargerThanScratchRunsInChunks) {
   const auto m = stories260k();

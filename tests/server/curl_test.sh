@@ -89,6 +89,18 @@ curl -sfN -H "Authorization: Bearer $KEY" "$URL/v1/chat/completions" -o "$WORK/c
 expect_eq "$(sse_text "$WORK/chat.txt" chat)" "$CHAT_TEXT" "streamed chat text"
 head -c 200 "$WORK/chat.txt" | grep -q '"role":"assistant"' || fail "first chat chunk carries the role"
 
+echo "[${SECONDS}s] --- response_format: the random model's reply parses and follows the schema"
+SCHEMA='{"type":"object","properties":{"title":{"type":"string","enum":["Lily","Tom"]},"pages":{"type":"integer"},"tags":{"type":"array","items":{"type":"boolean"},"maxItems":3}},"required":["title","pages","tags"],"additionalProperties":false}'
+for temp in 0 1; do
+  expect_eq "$(post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"A book?\"}],\"max_tokens\":150,\"temperature\":$temp,\"seed\":5,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"book\",\"strict\":true,\"schema\":$SCHEMA}}}" "$WORK/rf.json")" 200 "json_schema chat"
+  expect_eq "$(json "$WORK/rf.json" 'const v = JSON.parse(j.choices[0].message.content); [["Lily","Tom"].includes(v.title), Number.isInteger(v.pages), Array.isArray(v.tags) && v.tags.every((t) => typeof t === "boolean"), Object.keys(v).join(","), j.choices[0].finish_reason].join(" ")')" "true true true title,pages,tags stop" "json_schema reply at temperature $temp: $(cat "$WORK/rf.json")"
+done
+expect_eq "$(post /v1/completions '{"prompt":"Once","max_tokens":150,"temperature":1,"seed":3,"response_format":{"type":"json_object"}}' "$WORK/rf.json")" 200 "json_object completion"
+# Free strings of a random model rarely close within max_tokens: a whole reply must parse as an
+# object, a cut one ("length") must at least have started as one.
+expect_eq "$(json "$WORK/rf.json" 'const c = j.choices[0]; c.finish_reason === "stop" ? (() => { const v = JSON.parse(c.text); return typeof v === "object" && !Array.isArray(v) && v !== null; })() : c.text.startsWith("{")')" "true" "json_object reply: $(cat "$WORK/rf.json")"
+expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"string","pattern":"^a"}}}}' 400 response_format
+
 echo "[${SECONDS}s] --- errors"
 expect_error /v1/completions '{"prompt": "x",' 400 invalid_json
 expect_error /v1/completions '[1,2]' 400 invalid_json
@@ -122,12 +134,12 @@ grep -q '^llama2_active_slots 0' <<<"$(curl -s "$URL/metrics")" || fail "the slo
 echo "[${SECONDS}s] --- metrics, chat page, log lines"
 curl -s "$URL/metrics" >"$WORK/metrics.txt"
 for m in 'llama2_requests_total{endpoint="completions",code="200"}' 'llama2_requests_total{endpoint="completions",code="400"}' \
-  llama2_generated_tokens_total llama2_prompt_tokens_total llama2_queue_depth llama2_active_slots \
+  llama2_generated_tokens_total llama2_prompt_tokens_total llama2_prompt_tokens_cached_total llama2_queue_depth llama2_active_slots \
   'llama2_batch_sequences_bucket{le="1"}' llama2_time_to_first_token_seconds_count; do
   grep -qF "$m" "$WORK/metrics.txt" || fail "metric $m missing"
 done
 grep -q '<title>llama2 chat</title>' <<<"$(curl -sf "$URL/")" || fail "chat page"
-grep -Eq '^request cmpl-[0-9a-f]+ completions status=200 prompt_tokens=[0-9]+ generated_tokens=24 .*ttft_ms=[0-9.]+ tok/s=' \
+grep -Eq '^request cmpl-[0-9a-f]+ completions status=200 prompt_tokens=[0-9]+ cached_tokens=[0-9]+ generated_tokens=24 .*ttft_ms=[0-9.]+ tok/s=' \
   "$WORK/main.log" || fail "per-request log line"
 
 echo "[${SECONDS}s] --- SIGTERM lets a running stream finish, then exits 0"
