@@ -73,12 +73,11 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
   } else {
     if (boolean(body, "logprobs", false)) throw unsupported("logprobs", "logprobs");
     if (field(body, "top_logprobs")) throw unsupported("top_logprobs", "top_logprobs");
-    for (const char* name : {"tools", "functions"})
-      if (const json* v = field(body, name); v && !(v->is_array() && v->empty())) throw unsupported(name, "tool calling");
-    if (const json* v = field(body, "tool_choice"); v && *v != "none" && *v != "auto")
-      throw unsupported("tool_choice", "tool calling");
+    // The legacy function-calling fields (tools and tool_choice replace them).
+    if (const json* v = field(body, "functions"); v && !(v->is_array() && v->empty()))
+      throw unsupported("functions", "the legacy 'functions' (use 'tools')");
     if (const json* v = field(body, "function_call"); v && *v != "none" && *v != "auto")
-      throw unsupported("function_call", "tool calling");
+      throw unsupported("function_call", "the legacy 'function_call' (use 'tool_choice')");
     if (const json* v = field(body, "modalities"); v && *v != json::array({"text"}))
       throw unsupported("modalities", "output other than text");
   }
@@ -202,16 +201,36 @@ void parse_messages(const json& body, CompletionRequest& r) {
     if (role == m.end() || !role->is_string()) throw bad_field(where + ".role", "expected a string");
     std::string name = role->get<std::string>();
     if (name == "developer") name = "system";
-    if (name != "system" && name != "user" && name != "assistant") {
-      if (name == "tool" || name == "function") throw unsupported(where + ".role", "tool calling");
+    if (name != "system" && name != "user" && name != "assistant" && name != "tool") {
+      if (name == "function") throw unsupported(where + ".role", "the legacy 'function' role (use 'tool')");
       throw bad_field(where + ".role", "unknown role '" + name + "'");
     }
-    if (name == "assistant" && m.contains("tool_calls") && !m["tool_calls"].is_null())
-      throw unsupported(where + ".tool_calls", "tool calling");
-    r.messages.push_back({name, message_content(m, i, name == "assistant")});
+    ChatMessage message{name, {}, {}};
+    if (name == "assistant" && m.contains("tool_calls") && !m["tool_calls"].is_null()) {
+      const json& calls = m["tool_calls"];
+      if (!calls.is_array()) throw bad_field(where + ".tool_calls", "expected an array");
+      for (std::size_t c = 0; c < calls.size(); ++c) {
+        const std::string at = where + ".tool_calls[" + std::to_string(c) + "]";
+        const json& call = calls[c];
+        if (!call.is_object() || !call.contains("function") || !call["function"].is_object())
+          throw bad_field(at + ".function", "expected an object");
+        const json& f = call["function"];
+        if (!f.contains("name") || !f["name"].is_string()) throw bad_field(at + ".function.name", "expected a string");
+        if (!f.contains("arguments") || !f["arguments"].is_string())
+          throw bad_field(at + ".function.arguments", "expected a string of JSON");
+        const json args = json::parse(f["arguments"].get<std::string>(), nullptr, false);
+        if (!args.is_object()) throw bad_field(at + ".function.arguments", "expected a JSON object, as text");
+        std::string id = call.contains("id") && call["id"].is_string() ? call["id"].get<std::string>() : "";
+        message.tool_calls.push_back({id, f["name"].get<std::string>(), dump(args)});
+      }
+    }
+    if (name == "tool" && m.contains("tool_call_id") && !m["tool_call_id"].is_string())
+      throw bad_field(where + ".tool_call_id", "expected a string");
+    message.content = message_content(m, i, name == "assistant");
+    r.messages.push_back(std::move(message));
   }
-  if (r.messages.back().role != "user")
-    throw bad_field("messages", "the last message must be the user's (the reply is generated for it)");
+  if (r.messages.back().role != "user" && r.messages.back().role != "tool")
+    throw bad_field("messages", "the last message must be the user's or a tool's (the reply is generated for it)");
 }
 
 }  // namespace
@@ -255,6 +274,12 @@ CompletionRequest parse_completion_request(std::string_view text, Endpoint endpo
   if (auto seed = integer(body, "seed")) r.seed = static_cast<std::uint64_t>(*seed);
   r.stop = parse_stop(body);
   r.grammar = parse_response_format(body, text);
+  if (endpoint == Endpoint::ChatCompletions) {
+    // Parsed again in key order: a tool's parameters keep the client's property order.
+    r.tools = parse_tools(nlohmann::ordered_json::parse(text));
+    if (r.tools && r.tools->grammar && r.grammar)
+      throw bad_field("response_format", "cannot be combined with a required tool call");
+  }
   r.stream = boolean(body, "stream", false);
   if (const json* v = field(body, "stream_options")) {
     if (!v->is_object()) throw bad_field("stream_options", "expected an object");
@@ -279,23 +304,37 @@ std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& 
   }
   // The system messages (wherever they are) form the system prompt of the first user turn.
   std::string system;
+  bool tool_history = false;
   for (const ChatMessage& m : r.messages) {
+    tool_history = tool_history || m.role == "tool" || !m.tool_calls.empty();
     if (m.role != "system") continue;
     if (!system.empty()) system += "\n";
     system += m.content;
   }
+  if ((r.tools || tool_history) && tmpl != ChatTemplate::ChatML)
+    throw ApiError(400,
+                   std::string("tool calling needs a chat template that defines it (chatml); this server renders ") +
+                       chat_template_name(tmpl),
+                   r.tools ? "tools" : "messages", "unsupported_parameter");
+  if (r.tools) system += (system.empty() ? "" : "\n\n") + tools_system_prompt(*r.tools);
   // An earlier reply ends with the token that ends a turn of this template, fed back as chat
   // mode feeds it (ChatML's <|im_end|> when the vocabulary has it, else EOS).
   const TokenId end_of_turn = chat_stop_tokens(tokenizer, tmpl).back();
   std::vector<TokenId> ids;
   bool first = true;
   for (const ChatMessage& m : r.messages) {
-    if (m.role == "user") {
-      const std::vector<TokenId> turn = encode_user_turn(tokenizer, tmpl, system, m.content, first);
+    if (m.role == "user" || m.role == "tool") {
+      // A tool's result is a user turn of its own, wrapped as the template expects.
+      const std::string text =
+          m.role == "tool" ? "<tool_response>\n" + m.content + "\n</tool_response>" : m.content;
+      const std::vector<TokenId> turn = encode_user_turn(tokenizer, tmpl, system, text, first);
       ids.insert(ids.end(), turn.begin(), turn.end());
       first = false;
     } else if (m.role == "assistant") {
-      const std::vector<TokenId> reply = tokenizer.encode(m.content, /*bos=*/false, /*eos=*/false);
+      std::string text = m.content;
+      for (const ToolCall& call : m.tool_calls)
+        text += (text.empty() ? "" : "\n") + render_tool_call(call.name, call.arguments);
+      const std::vector<TokenId> reply = tokenizer.encode(text, /*bos=*/false, /*eos=*/false);
       ids.insert(ids.end(), reply.begin(), reply.end());
       ids.push_back(end_of_turn);
     }
@@ -353,6 +392,42 @@ std::string completion_body(const ResponseMeta& m, std::string_view text, std::s
   body["choices"] = json::array({choice});
   body["usage"] = usage_json(usage);
   return dump(body);
+}
+
+namespace {
+json tool_calls_json(const std::vector<ToolCall>& calls) {
+  json out = json::array();
+  for (const ToolCall& c : calls)
+    out.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+  return out;
+}
+}  // namespace
+
+std::string tool_calls_body(const ResponseMeta& m, std::string_view content, const std::vector<ToolCall>& calls,
+                            const Usage& usage) {
+  json body = envelope(m, false);
+  json message = {{"role", "assistant"}, {"content", content.empty() ? json(nullptr) : json(content)},
+                  {"tool_calls", tool_calls_json(calls)}};
+  body["choices"] = json::array({{{"index", 0}, {"logprobs", nullptr}, {"finish_reason", "tool_calls"}, {"message", message}}});
+  body["usage"] = usage_json(usage);
+  return dump(body);
+}
+
+std::string tool_calls_chunks(const ResponseMeta& m, const std::vector<ToolCall>& calls) {
+  std::string out;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const json head = {{"index", i}, {"id", calls[i].id}, {"type", "function"},
+                       {"function", {{"name", calls[i].name}, {"arguments", ""}}}};
+    const json args = {{"index", i}, {"function", {{"arguments", calls[i].arguments}}}};
+    for (const json& delta : {head, args}) {
+      json body = envelope(m, true);
+      body["choices"] = json::array(
+          {{{"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}, {"delta", {{"tool_calls", json::array({delta})}}}}});
+      if (m.include_usage) body["usage"] = nullptr;
+      out += "data: " + dump(body) + "\n\n";
+    }
+  }
+  return out;
 }
 
 std::string stream_chunk(const ResponseMeta& m, std::string_view text, std::string_view finish_reason, bool first) {

@@ -11,6 +11,7 @@
 
 #include "core/types.hpp"
 #include "generation/chat_template.hpp"
+#include "server/tools.hpp"
 #include "sampling/json_schema.hpp"
 
 namespace llama2 {
@@ -42,8 +43,9 @@ std::string error_body(const ApiError& error);
 enum class Endpoint { Completions, ChatCompletions };
 
 struct ChatMessage {
-  std::string role;  // system, user or assistant ("developer" is read as system)
+  std::string role;  // system, user, assistant or tool ("developer" is read as system)
   std::string content;
+  std::vector<ToolCall> tool_calls;  // assistant: the calls it made (their ids, names, arguments)
 };
 
 // A validated /v1/completions or /v1/chat/completions request.
@@ -64,6 +66,8 @@ struct CompletionRequest {
   bool include_usage = false;  // stream_options.include_usage: a last chunk with usage
   // response_format json_object / json_schema: the grammar the reply is held to.
   std::shared_ptr<const json_schema::Grammar> grammar;
+  // Chat: the tools the model may call (null: none), see server/tools.hpp.
+  std::shared_ptr<const Tools> tools;
 };
 
 // Parses and validates a request body. Throws ApiError (400) for malformed JSON, a wrong
@@ -108,6 +112,13 @@ std::string completion_body(const ResponseMeta& meta, std::string_view text, std
 // (`first`); the last carries the finish_reason (non-empty) and no text.
 std::string stream_chunk(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
                          bool first = false);
+// A whole chat response whose message is tool calls (finish_reason "tool_calls"); `content`
+// is the text beside them (null when empty).
+std::string tool_calls_body(const ResponseMeta& meta, std::string_view content, const std::vector<ToolCall>& calls,
+                            const Usage& usage);
+// The stream chunks of tool calls: for each, one delta with its index, id, type and name, and
+// one with its arguments.
+std::string tool_calls_chunks(const ResponseMeta& meta, const std::vector<ToolCall>& calls);
 // The usage event sent after the last chunk when the client asked for it.
 std::string stream_usage_chunk(const ResponseMeta& meta, const Usage& usage);
 // An error reported inside a stream whose 200 status has already been sent.

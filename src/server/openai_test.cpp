@@ -102,9 +102,8 @@ TEST(OpenAiRequest, UnsupportedFeaturesAreRefusedNotIgnored) {
   const auto chat_rejection = [&](const std::string& extra) { return rejection(user + extra + "}", Endpoint::ChatCompletions); };
   EXPECT_EQ(chat_rejection(R"("logprobs":true)"), "400 logprobs unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("top_logprobs":2)"), "400 top_logprobs unsupported_parameter");
-  EXPECT_EQ(chat_rejection(R"("tools":[{"type":"function"}])"), "400 tools unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("functions":[{}])"), "400 functions unsupported_parameter");
-  EXPECT_EQ(chat_rejection(R"("tool_choice":"required")"), "400 tool_choice unsupported_parameter");
+  EXPECT_EQ(chat_rejection(R"("function_call":"auto2")"), "400 function_call unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("response_format":{"type":0})"), "400 response_format.type ");
   // The values that mean "off" are fine.
   EXPECT_EQ(rejection(R"({"prompt":"x","n":1,"best_of":1,"logprobs":null,"echo":false,"suffix":"",)"
@@ -158,7 +157,8 @@ TEST(OpenAiRequest, ChatMessages) {
   EXPECT_EQ(bad(R"("hi")"), "400 messages ");
   EXPECT_EQ(bad(R"([{"role":"user","content":"a"},{"role":"assistant","content":"b"}])"), "400 messages ");
   EXPECT_EQ(bad(R"([{"role":"wizard","content":"a"}])"), "400 messages[0].role ");
-  EXPECT_EQ(bad(R"([{"role":"tool","content":"a"}])"), "400 messages[0].role unsupported_parameter");
+  EXPECT_EQ(bad(R"([{"role":"function","content":"a"}])"), "400 messages[0].role unsupported_parameter");
+  EXPECT_EQ(bad(R"([{"role":"tool"}])"), "400 messages[0].content ");
   EXPECT_EQ(bad(R"([{"role":"user"}])"), "400 messages[0].content ");
   EXPECT_EQ(bad(R"([{"role":"user","content":[{"type":"image_url","image_url":{}}]}])"),
             "400 messages[0].content unsupported_parameter");

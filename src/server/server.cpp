@@ -66,6 +66,7 @@ struct Server::Impl {
   void install_routes();
   void handle_generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
   void stream(httplib::Response& res, std::shared_ptr<RequestChannel> channel, ResponseMeta meta,
+              std::shared_ptr<const Tools> tools,
               Clock::time_point start);
   std::string new_id(Endpoint endpoint);
   void log_request(const std::string& id, Endpoint endpoint, int status, const GenerationStats* stats,
@@ -112,6 +113,8 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     if (request.seed) params.sampling.seed = *request.seed == 0 ? 0x5eed5eed5eed5eedull : *request.seed;
     params.stop = request.stop;
     params.grammar = request.grammar;
+    // A required (or named) tool call: the reply is held to the form of a call.
+    if (request.tools && request.tools->grammar) params.grammar = request.tools->grammar;
     if (endpoint == Endpoint::ChatCompletions) {
       // The template's end of turn; a BOS would start a new story, never part of a reply.
       params.stop_tokens = chat_stop_tokens(tokenizer, options.chat_template);
@@ -130,7 +133,10 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   meta.created = static_cast<std::int64_t>(std::time(nullptr));
   meta.model = options.model_name;
   meta.include_usage = request.include_usage;
-  if (request.stream) return stream(res, std::move(channel), std::move(meta), start);
+  // Tool calls are read from the whole reply (see stream() for the streamed form).
+  const std::shared_ptr<const Tools> tools =
+      request.tools && request.tools->choice != ToolChoice::None ? request.tools : nullptr;
+  if (request.stream) return stream(res, std::move(channel), std::move(meta), tools, start);
 
   // Whole response: collect the text. (A client that leaves now is not noticed until the
   // reply is done: httplib offers no way to watch the socket while the handler runs.)
@@ -143,7 +149,16 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     finished = u.finished;
   }
   const GenerationStats stats = channel->stats();
-  if (*finished == FinishReason::Stop || *finished == FinishReason::Length) {
+  const std::vector<ToolCall> calls =
+      tools && (*finished == FinishReason::Stop || *finished == FinishReason::Length)
+          ? parse_tool_calls(text, *tools, "call_" + id + "_")
+          : std::vector<ToolCall>{};
+  if (!calls.empty()) {
+    res.set_content(tool_calls_body(meta, text_beside_tool_calls(text), calls,
+                                    {stats.prompt_tokens, stats.completion_tokens, stats.cached_tokens}),
+                    kJson);
+    log_request(id, endpoint, 200, &stats, "tool_calls", ms_since(start));
+  } else if (*finished == FinishReason::Stop || *finished == FinishReason::Length) {
     res.set_content(completion_body(meta, text, finish_reason_name(*finished),
                                     {stats.prompt_tokens, stats.completion_tokens, stats.cached_tokens}),
                     kJson);
@@ -161,19 +176,24 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
 // Server-sent events: httplib calls the provider again and again on this request's thread
 // until it reports the end; each call waits for the next text from the scheduler.
 void Server::Impl::stream(httplib::Response& res, std::shared_ptr<RequestChannel> channel, ResponseMeta meta,
-                          Clock::time_point start) {
+                          std::shared_ptr<const Tools> tools, Clock::time_point start) {
   struct StreamState {
     std::shared_ptr<RequestChannel> channel;
     ResponseMeta meta;
     Clock::time_point start, last_write;
     bool sent_role = false;
     bool done = false;
+    // With tools the reply is held back until it is whole: a tool call is only known once its
+    // block is closed, and its arguments go out as one delta.
+    std::shared_ptr<const Tools> tools;
+    std::string held;
     std::optional<FinishReason> finished;
   };
   auto st = std::make_shared<StreamState>();
   st->channel = std::move(channel);
   st->meta = std::move(meta);
   st->start = start;
+  st->tools = std::move(tools);
   st->last_write = Clock::now();
   ++in_flight;
   res.set_header("Cache-Control", "no-cache");
@@ -193,11 +213,25 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<RequestChannel
           if (!write(stream_chunk(st->meta, "", "", /*first=*/true))) return false;
         }
         auto u = st->channel->wait(std::chrono::milliseconds(500));
-        if (!u.text.empty() && !write(stream_chunk(st->meta, u.text, ""))) return false;
+        if (st->tools) {
+          st->held += u.text;
+        } else if (!u.text.empty() && !write(stream_chunk(st->meta, u.text, ""))) {
+          return false;
+        }
         if (u.finished) {
           st->finished = u.finished;
           if (*u.finished == FinishReason::Stop || *u.finished == FinishReason::Length) {
-            if (!write(stream_chunk(st->meta, "", finish_reason_name(*u.finished)))) return false;
+            const std::vector<ToolCall> calls =
+                st->tools ? parse_tool_calls(st->held, *st->tools, "call_" + st->meta.id + "_") : std::vector<ToolCall>{};
+            if (!calls.empty()) {
+              const std::string beside = text_beside_tool_calls(st->held);
+              if (!beside.empty() && !write(stream_chunk(st->meta, beside, ""))) return false;
+              if (!write(tool_calls_chunks(st->meta, calls)) || !write(stream_chunk(st->meta, "", "tool_calls")))
+                return false;
+            } else {
+              if (!st->held.empty() && !write(stream_chunk(st->meta, st->held, ""))) return false;
+              if (!write(stream_chunk(st->meta, "", finish_reason_name(*u.finished)))) return false;
+            }
             const GenerationStats s = st->channel->stats();
             if (st->meta.include_usage && !write(stream_usage_chunk(st->meta, {s.prompt_tokens, s.completion_tokens, s.cached_tokens})))
               return false;

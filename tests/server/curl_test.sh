@@ -110,7 +110,8 @@ expect_error /v1/completions '{"prompt":"x","temperature":3}' 400 temperature
 expect_error /v1/completions '{"prompt":"x","n":2}' 400 unsupported_parameter
 expect_error /v1/completions '{"prompt":"x","logprobs":2}' 400 logprobs
 expect_error /v1/completions '{"prompt":"x","stop":[1]}' 400 stop
-expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}' 400 tools
+expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}' 400 'tools\[0\]\.function'
+expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}]}' 400 unsupported_parameter  # llama2 template: no tools
 expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"logprobs":true}' 400 logprobs
 expect_error /v1/chat/completions '{"messages":[]}' 400 messages
 expect_error /v1/chat/completions '{"messages":[{"role":"user","content":3}]}' 400 'messages.0..content'
