@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a story: installs dependencies, builds,
 # fetches stories15M.bin and tokenizer.bin into ./models (skipping what is there), and
-# generates. Offline, it says what is missing and shows the same generation path on the
-# tiny stories260K model from ../shared with token ids.
+# generates. Offline, it says what is missing and tells a story with the tiny stories260K
+# model from ../shared (its GGUF carries its own 512-token vocabulary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -35,11 +35,11 @@ offline: could not download the model files. Missing:
 $( [ -s models/stories15M.bin ] || echo "  models/stories15M.bin  <- https://huggingface.co/karpathy/tinyllamas/resolve/main/stories15M.bin")
 $( [ -s models/tokenizer.bin ] || echo "  models/tokenizer.bin   <- https://github.com/karpathy/llama2.c/raw/master/tokenizer.bin")
 Fetch them on a connected machine into ./models and run this again.
-Meanwhile, the same generation path on the tiny stories260K model (no tokenizer: token ids):
+Meanwhile, a story from the tiny stories260K model (its GGUF carries its own vocabulary):
 MSG
-if [ ! -s "$shared/models/stories260K.bin" ]; then
-  echo "error: $shared/models/stories260K.bin not found either (set LLAMA2_TEST_DATA)" >&2
+if [ ! -s "$shared/models/stories260K.gguf" ]; then
+  echo "error: $shared/models/stories260K.gguf not found either (set LLAMA2_TEST_DATA)" >&2
   exit 1
 fi
 set -x
-./build/llama2 "$shared/models/stories260K.bin" --ids -i "1" -n 64 -t 0.8 -s 42
+./build/llama2 "$shared/models/stories260K.gguf" -i "Once upon a time" -n 200 -t 0.8 -s 42

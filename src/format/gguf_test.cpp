@@ -304,6 +304,11 @@ TEST(GgufModel, RandomShapeWriterIsDeterministicAndLoads) {
   write_random_gguf(b, c, DType::Q4_K, 9);
   EXPECT_EQ(read_file(a), read_file(b));
   const auto m = Model::load(a);
+  // A file without a vocabulary still says which tokenizer it has (none): llama.cpp refuses
+  // a file that lacks the key.
+  const MappedFile mapped(a);
+  EXPECT_EQ(parse_gguf(mapped.bytes(), a).get_string("tokenizer.ggml.model", "missing"), "none");
+  EXPECT_FALSE(m->vocabulary().has_value());
   EXPECT_EQ(m->weights().layers[0].wq.type, DType::Q4_K);
   EXPECT_NE(m->weights().wcls.data, m->weights().token_embedding.data);
   for (float x : all_logits(*m, {1, 2, 3})) ASSERT_TRUE(std::isfinite(x));

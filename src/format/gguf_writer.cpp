@@ -261,7 +261,12 @@ void add_llama_metadata(GgufWriter& w, const Config& c, DType type, const std::s
   w.add_uint32("llama.rope.dimension_count", static_cast<std::uint32_t>(c.head_size()));
   w.add_float32("llama.rope.freq_base", c.rope_theta);
   w.add_float32("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
-  if (!vocabulary) return;
+  if (!vocabulary) {
+    // Every reader looks this key up (llama.cpp refuses a file without it); "none" says the
+    // file carries no vocabulary, so the model runs on token ids.
+    w.add_string("tokenizer.ggml.model", "none");
+    return;
+  }
   const Vocabulary& v = *vocabulary;
   if (v.pieces.size() != static_cast<std::size_t>(c.vocab_size))
     throw Error("the vocabulary has " + std::to_string(v.pieces.size()) + " tokens, the model " +
