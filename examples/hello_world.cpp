@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
     llama2::ThreadPool pool(llama2::ThreadPool::hardware_threads());
     const int steps = 128;
     llama2::State state(model->config(), steps);
-    llama2::Sampler sampler(model->config().vocab_size, {.temperature = 0.8f, .topp = 0.9f, .seed = 42});
+    llama2::Sampler sampler(model->config().vocab_size, {/*temperature=*/0.8f, /*topp=*/0.9f, /*seed=*/42});
     const auto prompt = tokenizer.encode(argc > 3 ? argv[3] : "Once upon a time", true, false);
     llama2::generate(*model, state, sampler, prompt, steps, pool, [&](llama2::TokenId prev, llama2::TokenId next) {
       const auto piece = tokenizer.decode(prev, next);

@@ -199,6 +199,10 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
                                       SpeculativeStats* stats) {
   validate(options);
   validate(settings);
+  // The acceptance test compares the draft's and the target's temperature / top-p
+  // distributions; the other controls would change them in ways it does not model.
+  if (settings.penalizes() || settings.top_k > 0 || settings.min_p > 0.0f || !settings.logit_bias.empty())
+    throw UsageError("speculative decoding supports temperature and top-p only (no penalties, top-k, min-p or bias)");
   const Config& c = model.config();
   check_generation_args(c, state, prompt, steps);
   if (options.draft) {

@@ -182,7 +182,7 @@ TEST(Speculative, SamplingDistributionIsTheSamplers) {
   const int vocab = 40, draws = 20000;
   std::vector<float> logits(vocab);
   for (int i = 0; i < vocab; ++i) logits[i] = std::sin(i * 1.7f) * 3.0f;
-  for (const SamplerSettings s : {SamplerSettings{1.0f, 0.9f, 1}, SamplerSettings{0.7f, 0.5f, 1},
+  for (const SamplerSettings& s : {SamplerSettings{1.0f, 0.9f, 1}, SamplerSettings{0.7f, 0.5f, 1},
                                   SamplerSettings{1.3f, 1.0f, 1}}) {
     std::vector<float> probs, scratch = logits;
     detail::sampling_distribution(scratch, s, probs);
