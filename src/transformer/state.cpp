@@ -2,13 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.hpp"
 
 namespace llama2 {
 
-State::State(const Config& c, int max_positions) : max_positions_(max_positions), kv_dim_(c.kv_dim()) {
+State::State(const Config& c, int max_positions) : max_positions_(max_positions), n_layers_(c.n_layers), kv_dim_(c.kv_dim()) {
   if (max_positions <= 0 || max_positions > c.seq_len)
     throw Error("context of " + std::to_string(max_positions) + " positions is outside 1.." +
                 std::to_string(c.seq_len));
@@ -33,6 +34,18 @@ State::State(const Config& c, int max_positions) : max_positions_(max_positions)
   logits.resize(c.vocab_size);
   key_cache.resize(cache);
   value_cache.resize(cache);
+}
+
+void State::copy_prefix_from(const State& other, std::int64_t n) {
+  if (other.n_layers_ != n_layers_ || other.kv_dim_ != kv_dim_ || n < 0 || n > max_positions_ ||
+      n > other.max_positions_)
+    throw Error("copy_prefix_from: the states differ in shape, or " + std::to_string(n) + " positions do not fit");
+  for (int l = 0; l < n_layers_; ++l) {
+    const std::int64_t from = (l * static_cast<std::int64_t>(other.max_positions_)) * kv_dim_;
+    const std::int64_t to = (l * static_cast<std::int64_t>(max_positions_)) * kv_dim_;
+    std::copy_n(other.key_cache.begin() + from, n * kv_dim_, key_cache.begin() + to);
+    std::copy_n(other.value_cache.begin() + from, n * kv_dim_, value_cache.begin() + to);
+  }
 }
 
 }  // namespace llama2

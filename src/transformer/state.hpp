@@ -23,6 +23,10 @@ class State {
     return value_cache.data() + (layer * max_positions_ + pos) * kv_dim_;
   }
 
+  // Copies the keys and values of positions [0, n) from `other` (a State of the same model and
+  // size): n > 1 choices of one prompt share its prefill this way.
+  void copy_prefix_from(const State& other, std::int64_t n);
+
   std::vector<float> x;       // residual stream [dim]
   std::vector<float> xb;      // normed input / attention output [dim]
   std::vector<float> xb2;     // projection output [dim]
@@ -38,6 +42,7 @@ class State {
 
  private:
   int max_positions_;
+  int n_layers_;
   std::int64_t kv_dim_;
 };
 
