@@ -59,20 +59,12 @@ std::optional<std::int64_t> integer(const json& body, const char* name) {
 // Rejects the fields whose features this server does not have, unless they hold the value
 // that means "off". Accepting them silently would return an answer of another kind.
 void reject_unsupported(const json& body, Endpoint endpoint) {
-  if (auto n = integer(body, "n"); n && *n != 1) throw unsupported("n", "generating more than one choice");
   if (auto b = integer(body, "best_of"); b && *b != 1) throw unsupported("best_of", "best_of other than 1");
-  for (const char* name : {"presence_penalty", "frequency_penalty"})
-    if (number_in(body, name, 0.0f, -2.0, 2.0) != 0.0f) throw unsupported(name, "a non-zero penalty");
-  if (const json* v = field(body, "logit_bias"); v && !(v->is_object() && v->empty()))
-    throw unsupported("logit_bias", "logit_bias");
   if (endpoint == Endpoint::Completions) {
-    if (field(body, "logprobs")) throw unsupported("logprobs", "logprobs");
     if (boolean(body, "echo", false)) throw unsupported("echo", "echo");
     if (const json* v = field(body, "suffix"); v && !(v->is_string() && v->get<std::string>().empty()))
       throw unsupported("suffix", "suffix");
   } else {
-    if (boolean(body, "logprobs", false)) throw unsupported("logprobs", "logprobs");
-    if (field(body, "top_logprobs")) throw unsupported("top_logprobs", "top_logprobs");
     // The legacy function-calling fields (tools and tool_choice replace them).
     if (const json* v = field(body, "functions"); v && !(v->is_array() && v->empty()))
       throw unsupported("functions", "the legacy 'functions' (use 'tools')");
@@ -80,6 +72,58 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
       throw unsupported("function_call", "the legacy 'function_call' (use 'tool_choice')");
     if (const json* v = field(body, "modalities"); v && *v != json::array({"text"}))
       throw unsupported("modalities", "output other than text");
+  }
+}
+
+constexpr int kMaxChoices = 16;
+constexpr int kMaxTopLogprobs = 20;
+
+int integer_in(const json& body, const char* name, int fallback, std::int64_t lo, std::int64_t hi) {
+  const auto v = integer(body, name);
+  if (!v) return fallback;
+  if (*v < lo || *v > hi)
+    throw bad_field(name, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+                              std::to_string(*v));
+  return static_cast<int>(*v);
+}
+
+// logit_bias: {"token id": bias in [-100, 100]}, as OpenAI takes it (ids as strings).
+std::vector<std::pair<TokenId, float>> parse_logit_bias(const json& body) {
+  const json* v = field(body, "logit_bias");
+  if (!v) return {};
+  if (!v->is_object()) throw bad_field("logit_bias", "expected an object mapping token ids to biases");
+  std::vector<std::pair<TokenId, float>> bias;
+  for (const auto& [key, value] : v->items()) {
+    // Digits only, at most 9 of them: a token id, never a sign, space or overflow.
+    if (key.empty() || key.size() > 9 || key.find_first_not_of("0123456789") != std::string::npos)
+      throw bad_field("logit_bias", "key '" + key + "' is not a token id");
+    if (!value.is_number()) throw bad_field("logit_bias", "the bias of token " + key + " is not a number");
+    const double b = value.get<double>();
+    if (!(b >= -100.0 && b <= 100.0))
+      throw bad_field("logit_bias", "the bias of token " + key + " must be between -100 and 100");
+    bias.emplace_back(static_cast<TokenId>(std::stol(key)), static_cast<float>(b));
+  }
+  return bias;
+}
+
+// The sampling controls beyond temperature and top_p, and n / logprobs.
+void parse_sampling(const json& body, Endpoint endpoint, CompletionRequest& r) {
+  r.top_k = integer_in(body, "top_k", 0, 0, INT32_MAX);
+  r.min_p = number_in(body, "min_p", 0.0f, 0.0, 1.0);
+  r.repeat_penalty = number_in(body, "repeat_penalty", 1.0f, 0.0, 10.0);
+  if (!(r.repeat_penalty > 0.0f)) throw bad_field("repeat_penalty", "must be greater than 0 (1 is off)");
+  r.repeat_last_n = integer_in(body, "repeat_last_n", 64, -1, INT32_MAX);
+  r.presence_penalty = number_in(body, "presence_penalty", 0.0f, -2.0, 2.0);
+  r.frequency_penalty = number_in(body, "frequency_penalty", 0.0f, -2.0, 2.0);
+  r.logit_bias = parse_logit_bias(body);
+  r.n = integer_in(body, "n", 1, 1, kMaxChoices);
+  if (endpoint == Endpoint::Completions) {
+    // The legacy API: logprobs is the number of alternatives.
+    if (field(body, "logprobs")) r.logprobs = integer_in(body, "logprobs", 0, 0, kMaxTopLogprobs);
+  } else {
+    const bool on = boolean(body, "logprobs", false);
+    if (field(body, "top_logprobs") && !on) throw bad_field("top_logprobs", "needs 'logprobs': true");
+    if (on) r.logprobs = integer_in(body, "top_logprobs", 0, 0, kMaxTopLogprobs);
   }
 }
 
@@ -272,6 +316,7 @@ CompletionRequest parse_completion_request(std::string_view text, Endpoint endpo
   r.temperature = number_in(body, "temperature", 1.0f, 0.0, 2.0);
   r.top_p = number_in(body, "top_p", 1.0f, 0.0, 1.0);
   if (auto seed = integer(body, "seed")) r.seed = static_cast<std::uint64_t>(*seed);
+  parse_sampling(body, endpoint, r);
   r.stop = parse_stop(body);
   r.grammar = parse_response_format(body, text);
   if (endpoint == Endpoint::ChatCompletions) {
@@ -381,39 +426,75 @@ json finish(std::string_view reason) { return reason.empty() ? json(nullptr) : j
 
 }  // namespace
 
-std::string completion_body(const ResponseMeta& m, std::string_view text, std::string_view finish_reason,
-                            const Usage& usage) {
-  json body = envelope(m, false);
-  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish(finish_reason)}};
-  if (m.endpoint == Endpoint::ChatCompletions)
-    choice["message"] = {{"role", "assistant"}, {"content", text}};
-  else
-    choice["text"] = text;
-  body["choices"] = json::array({choice});
-  body["usage"] = usage_json(usage);
-  return dump(body);
-}
-
 namespace {
+
 json tool_calls_json(const std::vector<ToolCall>& calls) {
   json out = json::array();
   for (const ToolCall& c : calls)
     out.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
   return out;
 }
+
+json bytes_of(const std::string& s) {
+  json out = json::array();
+  for (unsigned char c : s) out.push_back(c);
+  return out;
+}
+
+// Chat: {"content": [{token, logprob, bytes, top_logprobs: [...]}], "refusal": null}.
+// Completions (legacy): {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}.
+json logprobs_json(Endpoint endpoint, const std::vector<TokenLogprob>& tokens, std::size_t text_offset) {
+  if (endpoint == Endpoint::ChatCompletions) {
+    json content = json::array();
+    for (const TokenLogprob& t : tokens) {
+      json top = json::array();
+      for (const auto& [text, lp] : t.top) top.push_back({{"token", text}, {"logprob", lp}, {"bytes", bytes_of(text)}});
+      content.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes_of(t.token)}, {"top_logprobs", top}});
+    }
+    return {{"content", content}, {"refusal", nullptr}};
+  }
+  json out = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
+              {"text_offset", json::array()}};
+  for (const TokenLogprob& t : tokens) {
+    out["tokens"].push_back(t.token);
+    out["token_logprobs"].push_back(t.logprob);
+    json top = json::object();
+    for (const auto& [text, lp] : t.top)
+      if (!top.contains(text)) top[text] = lp;  // two ids with one text: the likelier one
+    out["top_logprobs"].push_back(top);
+    out["text_offset"].push_back(text_offset);
+    text_offset += t.token.size();
+  }
+  return out;
+}
+
 }  // namespace
 
-std::string tool_calls_body(const ResponseMeta& m, std::string_view content, const std::vector<ToolCall>& calls,
-                            const Usage& usage) {
+std::string completion_body(const ResponseMeta& m, const std::vector<Choice>& choices, const Usage& usage) {
   json body = envelope(m, false);
-  json message = {{"role", "assistant"}, {"content", content.empty() ? json(nullptr) : json(content)},
-                  {"tool_calls", tool_calls_json(calls)}};
-  body["choices"] = json::array({{{"index", 0}, {"logprobs", nullptr}, {"finish_reason", "tool_calls"}, {"message", message}}});
+  body["choices"] = json::array();
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    const Choice& c = choices[i];
+    json choice = {{"index", i},
+                   {"logprobs", c.logprobs ? logprobs_json(m.endpoint, *c.logprobs, 0) : json(nullptr)},
+                   {"finish_reason", finish(c.finish_reason)}};
+    if (m.endpoint == Endpoint::ChatCompletions) {
+      json message = {{"role", "assistant"}, {"content", c.text}};
+      if (!c.tool_calls.empty()) {
+        message["content"] = c.text.empty() ? json(nullptr) : json(c.text);
+        message["tool_calls"] = tool_calls_json(c.tool_calls);
+      }
+      choice["message"] = message;
+    } else {
+      choice["text"] = c.text;
+    }
+    body["choices"].push_back(choice);
+  }
   body["usage"] = usage_json(usage);
   return dump(body);
 }
 
-std::string tool_calls_chunks(const ResponseMeta& m, const std::vector<ToolCall>& calls) {
+std::string tool_calls_chunks(const ResponseMeta& m, const std::vector<ToolCall>& calls, int index) {
   std::string out;
   for (std::size_t i = 0; i < calls.size(); ++i) {
     const json head = {{"index", i}, {"id", calls[i].id}, {"type", "function"},
@@ -421,8 +502,10 @@ std::string tool_calls_chunks(const ResponseMeta& m, const std::vector<ToolCall>
     const json args = {{"index", i}, {"function", {{"arguments", calls[i].arguments}}}};
     for (const json& delta : {head, args}) {
       json body = envelope(m, true);
-      body["choices"] = json::array(
-          {{{"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}, {"delta", {{"tool_calls", json::array({delta})}}}}});
+      body["choices"] = json::array({{{"index", index},
+                                      {"logprobs", nullptr},
+                                      {"finish_reason", nullptr},
+                                      {"delta", {{"tool_calls", json::array({delta})}}}}});
       if (m.include_usage) body["usage"] = nullptr;
       out += "data: " + dump(body) + "\n\n";
     }
@@ -430,9 +513,12 @@ std::string tool_calls_chunks(const ResponseMeta& m, const std::vector<ToolCall>
   return out;
 }
 
-std::string stream_chunk(const ResponseMeta& m, std::string_view text, std::string_view finish_reason, bool first) {
+std::string stream_chunk(const ResponseMeta& m, std::string_view text, std::string_view finish_reason, bool first,
+                         int index, const ChunkLogprobs* logprobs) {
   json body = envelope(m, true);
-  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish(finish_reason)}};
+  json choice = {{"index", index},
+                 {"logprobs", logprobs ? logprobs_json(m.endpoint, logprobs->tokens, logprobs->text_offset) : json(nullptr)},
+                 {"finish_reason", finish(finish_reason)}};
   if (m.endpoint == Endpoint::ChatCompletions) {
     json delta = json::object();
     if (first) delta["role"] = "assistant";

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -60,6 +61,16 @@ struct CompletionRequest {
   std::optional<int> max_tokens;  // unset: the rest of the context
   float temperature = 1.0f;       // 0 = greedy
   float top_p = 1.0f;             // 1 = no nucleus cut
+  // llama.cpp's and OpenAI's further controls, see SamplerSettings (all off by default).
+  int top_k = 0;
+  float min_p = 0.0f;
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::vector<std::pair<TokenId, float>> logit_bias;  // ids not yet checked against the vocabulary
+  int n = 1;                          // choices, each sampled from the same prompt
+  std::optional<int> logprobs;        // set: report each token's logprob and this many alternatives
   std::optional<std::uint64_t> seed;
   std::vector<std::string> stop;
   bool stream = false;
@@ -71,8 +82,8 @@ struct CompletionRequest {
 };
 
 // Parses and validates a request body. Throws ApiError (400) for malformed JSON, a wrong
-// type, a value out of range, or a feature this server does not implement (n > 1,
-// logprobs, tools, ...): silently ignoring those would return something the client did not
+// type, a value out of range, or a feature this server does not implement (best_of, echo,
+// suffix, ...): silently ignoring those would return something the client did not
 // ask for. Fields that do not change the output (user, metadata, ...) are ignored.
 CompletionRequest parse_completion_request(std::string_view body, Endpoint endpoint);
 
@@ -104,21 +115,40 @@ struct ResponseMeta {
   bool include_usage = false;  // streaming: chunks carry "usage": null, then a usage chunk
 };
 
-// A whole (non-streamed) response. finish_reason is "stop" or "length".
-std::string completion_body(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
-                            const Usage& usage);
+// One generated token as logprobs reports it: its text, its log-probability, and the most
+// likely tokens at its position (after logit bias, penalties and a grammar's mask; before
+// temperature and truncation, as llama-server reports them).
+struct TokenLogprob {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<std::pair<std::string, float>> top;
+};
 
-// One server-sent event "data: {...}\n\n". For chat, the first chunk carries the role
-// (`first`); the last carries the finish_reason (non-empty) and no text.
+// One choice of a whole response.
+struct Choice {
+  std::string text;  // with tool calls: the text beside them (null content when empty)
+  std::string finish_reason;  // "stop", "length" or "tool_calls"
+  std::vector<ToolCall> tool_calls;
+  std::optional<std::vector<TokenLogprob>> logprobs;  // null unless requested
+};
+
+// A whole (non-streamed) response: choices[i] has index i.
+std::string completion_body(const ResponseMeta& meta, const std::vector<Choice>& choices, const Usage& usage);
+
+// The logprobs of one stream chunk: its tokens, and where the choice's text stood before the
+// chunk (the legacy completions format gives each token's text_offset).
+struct ChunkLogprobs {
+  std::vector<TokenLogprob> tokens;
+  std::size_t text_offset = 0;
+};
+
+// One server-sent event "data: {...}\n\n" for choice `index`. For chat, the first chunk
+// carries the role (`first`); the last carries the finish_reason (non-empty) and no text.
 std::string stream_chunk(const ResponseMeta& meta, std::string_view text, std::string_view finish_reason,
-                         bool first = false);
-// A whole chat response whose message is tool calls (finish_reason "tool_calls"); `content`
-// is the text beside them (null when empty).
-std::string tool_calls_body(const ResponseMeta& meta, std::string_view content, const std::vector<ToolCall>& calls,
-                            const Usage& usage);
+                         bool first = false, int index = 0, const ChunkLogprobs* logprobs = nullptr);
 // The stream chunks of tool calls: for each, one delta with its index, id, type and name, and
 // one with its arguments.
-std::string tool_calls_chunks(const ResponseMeta& meta, const std::vector<ToolCall>& calls);
+std::string tool_calls_chunks(const ResponseMeta& meta, const std::vector<ToolCall>& calls, int choice = 0);
 // The usage event sent after the last chunk when the client asked for it.
 std::string stream_usage_chunk(const ResponseMeta& meta, const Usage& usage);
 // An error reported inside a stream whose 200 status has already been sent.

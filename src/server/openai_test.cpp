@@ -91,17 +91,11 @@ TEST(OpenAiRequest, RangesAreChecked) {
 }
 
 TEST(OpenAiRequest, UnsupportedFeaturesAreRefusedNotIgnored) {
-  EXPECT_EQ(rejection(R"({"prompt":"x","n":2})"), "400 n unsupported_parameter");
   EXPECT_EQ(rejection(R"({"prompt":"x","best_of":3})"), "400 best_of unsupported_parameter");
-  EXPECT_EQ(rejection(R"({"prompt":"x","logprobs":1})"), "400 logprobs unsupported_parameter");
   EXPECT_EQ(rejection(R"({"prompt":"x","echo":true})"), "400 echo unsupported_parameter");
   EXPECT_EQ(rejection(R"({"prompt":"x","suffix":"end"})"), "400 suffix unsupported_parameter");
-  EXPECT_EQ(rejection(R"({"prompt":"x","logit_bias":{"5":10}})"), "400 logit_bias unsupported_parameter");
-  EXPECT_EQ(rejection(R"({"prompt":"x","presence_penalty":0.5})"), "400 presence_penalty unsupported_parameter");
   const std::string user = R"({"messages":[{"role":"user","content":"x"}],)";
   const auto chat_rejection = [&](const std::string& extra) { return rejection(user + extra + "}", Endpoint::ChatCompletions); };
-  EXPECT_EQ(chat_rejection(R"("logprobs":true)"), "400 logprobs unsupported_parameter");
-  EXPECT_EQ(chat_rejection(R"("top_logprobs":2)"), "400 top_logprobs unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("functions":[{}])"), "400 functions unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("function_call":"auto2")"), "400 function_call unsupported_parameter");
   EXPECT_EQ(chat_rejection(R"("response_format":{"type":0})"), "400 response_format.type ");
@@ -111,6 +105,68 @@ TEST(OpenAiRequest, UnsupportedFeaturesAreRefusedNotIgnored) {
             "accepted");
   EXPECT_EQ(chat_rejection(R"("logprobs":false,"tools":[],"tool_choice":"none","response_format":{"type":"text"})"),
             "accepted");
+}
+
+TEST(OpenAiRequest, SamplingControls) {
+  const CompletionRequest r = completion(
+      R"({"prompt":"x","top_k":40,"min_p":0.05,"repeat_penalty":1.1,"repeat_last_n":-1,"presence_penalty":0.5,)"
+      R"("frequency_penalty":-0.5,"logit_bias":{"13":-100,"7":2.5},"n":3,"logprobs":2})");
+  EXPECT_EQ(r.top_k, 40);
+  EXPECT_FLOAT_EQ(r.min_p, 0.05f);
+  EXPECT_FLOAT_EQ(r.repeat_penalty, 1.1f);
+  EXPECT_EQ(r.repeat_last_n, -1);
+  EXPECT_FLOAT_EQ(r.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(r.frequency_penalty, -0.5f);
+  EXPECT_EQ(r.logit_bias, (std::vector<std::pair<TokenId, float>>{{13, -100.0f}, {7, 2.5f}}));
+  EXPECT_EQ(r.n, 3);
+  EXPECT_EQ(r.logprobs, 2);
+  const CompletionRequest plain = completion(R"({"prompt":"x"})");
+  EXPECT_EQ(plain.n, 1);
+  EXPECT_FALSE(plain.logprobs);
+  EXPECT_EQ(plain.top_k, 0);
+  EXPECT_EQ(plain.repeat_penalty, 1.0f);
+  const auto chat = parse_completion_request(
+      R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":5})", Endpoint::ChatCompletions);
+  EXPECT_EQ(chat.logprobs, 5);
+  const auto chat_no_top = parse_completion_request(R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})",
+                                                    Endpoint::ChatCompletions);
+  EXPECT_EQ(chat_no_top.logprobs, 0);
+}
+
+TEST(OpenAiRequest, SamplingControlsOutOfRangeAre400s) {
+  for (const auto& [extra, param] : std::vector<std::pair<std::string, std::string>>{
+           {R"("top_k":-1)", "top_k"},
+           {R"("top_k":1.5)", "top_k"},
+           {R"("min_p":1.5)", "min_p"},
+           {R"("min_p":"a")", "min_p"},
+           {R"("repeat_penalty":0)", "repeat_penalty"},
+           {R"("repeat_penalty":11)", "repeat_penalty"},
+           {R"("repeat_last_n":-2)", "repeat_last_n"},
+           {R"("presence_penalty":2.5)", "presence_penalty"},
+           {R"("frequency_penalty":-2.01)", "frequency_penalty"},
+           {R"("logit_bias":[1,2])", "logit_bias"},
+           {R"("logit_bias":{"a":1})", "logit_bias"},
+           {R"("logit_bias":{"-1":1})", "logit_bias"},
+           {R"("logit_bias":{"99999999999":1})", "logit_bias"},
+           {R"("logit_bias":{"5":101})", "logit_bias"},
+           {R"("logit_bias":{"5":"x"})", "logit_bias"},
+           {R"("n":0)", "n"},
+           {R"("n":17)", "n"},
+           {R"("n":"2")", "n"},
+           {R"("logprobs":21)", "logprobs"},
+           {R"("logprobs":-1)", "logprobs"},
+           {R"("logprobs":true)", "logprobs"},
+       }) {
+    EXPECT_EQ(rejection(R"({"prompt":"x",)" + extra + "}"), "400 " + param + " ") << extra;
+  }
+  const std::string user = R"({"messages":[{"role":"user","content":"x"}],)";
+  for (const auto& [extra, param] : std::vector<std::pair<std::string, std::string>>{
+           {R"("top_logprobs":2)", "top_logprobs"},
+           {R"("logprobs":true,"top_logprobs":21)", "top_logprobs"},
+           {R"("logprobs":2)", "logprobs"},
+       }) {
+    EXPECT_EQ(rejection(user + extra + "}", Endpoint::ChatCompletions), "400 " + param + " ") << extra;
+  }
 }
 
 TEST(OpenAiRequest, ResponseFormat) {
@@ -211,7 +267,7 @@ json event_json(const std::string& event) {
 }
 
 TEST(OpenAiResponse, CompletionBody) {
-  const json j = json::parse(completion_body(meta(Endpoint::Completions), "Once", "length", {3, 4, 2}));
+  const json j = json::parse(completion_body(meta(Endpoint::Completions), {Choice{"Once", "length", {}, std::nullopt}}, {3, 4, 2}));
   EXPECT_EQ(j["object"], "text_completion");
   EXPECT_EQ(j["id"], "id-1");
   EXPECT_EQ(j["model"], "stories");
@@ -225,9 +281,39 @@ TEST(OpenAiResponse, CompletionBody) {
                               {"total_tokens", 7},
                               {"prompt_tokens_details", {{"cached_tokens", 2}}}}));
 
-  const json c = json::parse(completion_body(meta(Endpoint::ChatCompletions), "Hi", "stop", {1, 1}));
+  const json c = json::parse(completion_body(meta(Endpoint::ChatCompletions), {Choice{"Hi", "stop", {}, std::nullopt}}, {1, 1}));
   EXPECT_EQ(c["object"], "chat.completion");
   EXPECT_EQ(c["choices"][0]["message"], json({{"role", "assistant"}, {"content", "Hi"}}));
+}
+
+TEST(OpenAiResponse, ChoicesAndLogprobs) {
+  const std::vector<TokenLogprob> lp = {{"Hi", -0.5f, {{"Hi", -0.5f}, {"Ho", -1.5f}}}, {" there", -0.25f, {}}};
+  const std::vector<Choice> choices = {{"Hi there", "stop", {}, lp}, {"Yo", "length", {}, std::nullopt}};
+  const json chat = json::parse(completion_body(meta(Endpoint::ChatCompletions), choices, {2, 3}));
+  ASSERT_EQ(chat["choices"].size(), 2u);
+  EXPECT_EQ(chat["choices"][1]["index"], 1);
+  EXPECT_EQ(chat["choices"][1]["finish_reason"], "length");
+  EXPECT_TRUE(chat["choices"][1]["logprobs"].is_null());
+  const json& content = chat["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(content.size(), 2u);
+  EXPECT_EQ(content[0]["token"], "Hi");
+  EXPECT_EQ(content[0]["logprob"], -0.5);
+  EXPECT_EQ(content[0]["bytes"], json({72, 105}));
+  EXPECT_EQ(content[0]["top_logprobs"][1], json({{"token", "Ho"}, {"logprob", -1.5}, {"bytes", {72, 111}}}));
+  EXPECT_EQ(content[1]["top_logprobs"], json::array());
+
+  const json legacy = json::parse(completion_body(meta(Endpoint::Completions), choices, {2, 3}));
+  const json& l = legacy["choices"][0]["logprobs"];
+  EXPECT_EQ(l["tokens"], json({"Hi", " there"}));
+  EXPECT_EQ(l["token_logprobs"], json({-0.5, -0.25}));
+  EXPECT_EQ(l["top_logprobs"][0], json({{"Hi", -0.5}, {"Ho", -1.5}}));
+  EXPECT_EQ(l["text_offset"], json({0, 2}));
+
+  // A stream chunk of choice 2 carries its index and its tokens' offsets past the text before.
+  const ChunkLogprobs chunk{{{"a", -1.0f, {}}, {"bc", -2.0f, {}}}, 10};
+  const json e = event_json(stream_chunk(meta(Endpoint::Completions), "abc", "", false, 2, &chunk));
+  EXPECT_EQ(e["choices"][0]["index"], 2);
+  EXPECT_EQ(e["choices"][0]["logprobs"]["text_offset"], json({10, 11}));
 }
 
 TEST(OpenAiResponse, CompletionChunks) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
@@ -33,9 +34,11 @@ const char* finish_reason_name(FinishReason reason) {
 
 RequestChannel::Update RequestChannel::wait(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  cv_.wait_for(lock, timeout, [&] { return !pending_.empty() || finished_.has_value(); });
+  cv_.wait_for(lock, timeout,
+               [&] { return !pending_.empty() || !pending_logprobs_.empty() || finished_.has_value(); });
   Update u;
   u.text.swap(pending_);
+  u.logprobs.swap(pending_logprobs_);
   u.finished = finished_;
   return u;
 }
@@ -50,11 +53,12 @@ std::string RequestChannel::error() const {
   return error_;
 }
 
-void RequestChannel::push(std::string_view text) {
-  if (text.empty()) return;
+void RequestChannel::push(std::string_view text, std::optional<TokenLogprob> logprob) {
+  if (text.empty() && !logprob) return;
   {
     std::lock_guard lock(mutex_);
     pending_ += text;
+    if (logprob) pending_logprobs_.push_back(std::move(*logprob));
   }
   cv_.notify_all();
 }
@@ -75,6 +79,9 @@ struct Scheduler::Job {
   GenerationParams params;
   std::shared_ptr<RequestChannel> channel;
   Clock::time_point submitted;
+  // n > 1 choices: the first job holds the group's size and is admitted with the others,
+  // which follow it in the queue (their group is 0).
+  int group = 1;
 };
 
 struct Scheduler::Slot {
@@ -93,9 +100,16 @@ struct Scheduler::Slot {
   int last_prompt = 0;         // prompt length of the slot's last job
   TokenId last = 0;            // the token to feed next (decoding), or the last prompt token
   int generated = 0;
+  // n > 1 choices: a follower waits (fed nothing) for its leader's prompt, whose keys, values
+  // and last logits it then copies; the leader knows its waiting followers.
+  Slot* leader = nullptr;
+  std::vector<Slot*> followers;
+  std::vector<float> logprob_row;           // the logits logprobs are read from (when requested)
+  std::optional<TokenLogprobs> logprobs;    // of the token just sampled
   Clock::time_point started, first_token;
 
-  bool prefilling() const { return pos < static_cast<Position>(job->params.prompt.size()); }
+  bool prefilling() const { return !leader && pos < static_cast<Position>(job->params.prompt.size()); }
+  bool decoding() const { return !leader && !prefilling(); }
 };
 
 struct Scheduler::Compute {
@@ -140,37 +154,56 @@ Scheduler::~Scheduler() {
 }
 
 std::shared_ptr<RequestChannel> Scheduler::submit(GenerationParams params) {
+  return submit(std::move(params), 1).front();
+}
+
+std::vector<std::shared_ptr<RequestChannel>> Scheduler::submit(GenerationParams params, int n) {
   const int n_prompt = static_cast<int>(params.prompt.size());
   if (n_prompt == 0) throw ApiError(400, "the prompt has no tokens", "prompt");
+  if (n < 1 || n > parallel())
+    throw ApiError(400, "'n': " + std::to_string(n) + " choices need as many slots; this server has --parallel " +
+                            std::to_string(parallel()), "n");
   if (params.max_tokens < 1 || n_prompt + static_cast<std::int64_t>(params.max_tokens) > context_)
     throw ApiError(400, "the prompt and max_tokens do not fit in the context of " + std::to_string(context_),
                    "max_tokens", "context_length_exceeded");
   for (TokenId t : params.prompt)
     if (t < 0 || t >= model_->config().vocab_size)
       throw ApiError(400, "prompt token id " + std::to_string(t) + " is outside the vocabulary", "prompt");
-  validate(params.sampling);
+  try {
+    validate(params.sampling, model_->config().vocab_size);
+  } catch (const UsageError& e) {
+    throw ApiError(400, e.what(), params.sampling.logit_bias.empty() ? "" : "logit_bias");
+  }
 
-  auto job = std::make_unique<Job>();
-  job->channel = std::make_shared<RequestChannel>();
-  job->submitted = Clock::now();
-  auto channel = job->channel;
+  std::vector<std::unique_ptr<Job>> jobs;
+  std::vector<std::shared_ptr<RequestChannel>> channels;
   {
     std::lock_guard lock(mutex_);
     if (draining_ || stop_) throw ApiError(503, "the server is shutting down", {}, "shutting_down", "server_error");
     if (params.sampling.seed == 0) params.sampling.seed = seeds_() | 1;  // Sampler reads 0 as "the clock"
-    job->params = std::move(params);
     // Requests whose clients left while queued do not count against the limit.
     std::erase_if(queue_, [](const std::unique_ptr<Job>& j) { return j->channel->cancelled(); });
     // A free slot takes the request at once, so only waiting requests count against --queue.
     const int free_slots = parallel() - active_;
-    if (static_cast<int>(queue_.size()) - free_slots >= options_.queue)
+    if (static_cast<int>(queue_.size()) + n - 1 - free_slots >= options_.queue)
       throw ApiError(503, "the server is busy: " + std::to_string(options_.queue) + " requests are already waiting",
                      {}, "queue_full", "server_error");
-    queue_.push_back(std::move(job));
+    const auto now = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      auto job = std::make_unique<Job>();
+      job->channel = std::make_shared<RequestChannel>();
+      job->submitted = now;
+      job->group = i == 0 ? n : 0;
+      job->params = params;
+      job->params.sampling.seed = params.sampling.seed + static_cast<std::uint64_t>(i);
+      if (job->params.sampling.seed == 0) job->params.sampling.seed = 1;
+      channels.push_back(job->channel);
+      queue_.push_back(std::move(job));
+    }
     if (metrics_) metrics_->set_queue_depth(static_cast<int>(queue_.size()));
   }
   wake_.notify_one();
-  return channel;
+  return channels;
 }
 
 void Scheduler::drain() {
@@ -256,6 +289,9 @@ void Scheduler::admit_locked() {
       queue_.pop_front();
     }
     if (queue_.empty()) break;
+    // A request of n choices waits until n slots are free, then takes them all at once.
+    const int group = queue_.front()->group;
+    if (parallel() - active_ < group) break;
     // The free slot with the longest reusable prefix, if that covers at least half of the
     // prompt it last served (the next turn of its conversation); otherwise the least recently
     // used slot, so a prompt sharing only the BOS does not evict another chat's cache.
@@ -280,6 +316,17 @@ void Scheduler::admit_locked() {
     std::unique_ptr<Job> job = std::move(queue_.front());
     queue_.pop_front();
     take_slot(*best, std::move(job), best_reuse);
+    // Its other choices: the least recently used free slots, waiting for its prompt.
+    for (int i = 1; i < group; ++i) {
+      Slot* slot = nullptr;
+      for (auto& s : slots_)
+        if (!s->job && (!slot || s->admitted < slot->admitted)) slot = s.get();
+      std::unique_ptr<Job> follower = std::move(queue_.front());
+      queue_.pop_front();
+      take_slot(*slot, std::move(follower), 0);
+      slot->leader = best;
+      best->followers.push_back(slot);
+    }
   }
   if (metrics_) {
     metrics_->set_queue_depth(static_cast<int>(queue_.size()));
@@ -291,6 +338,8 @@ void Scheduler::take_slot(Slot& slot, std::unique_ptr<Job> job, int reused) {
   slot.job = std::move(job);
   const GenerationParams& p = slot.job->params;
   slot.sampler.emplace(model_->config().vocab_size, p.sampling);
+  if (p.sampling.penalizes())
+    for (TokenId t : p.prompt) slot.sampler->accept(t);  // the penalties look back on the prompt too
   slot.constraint.reset();
   if (p.grammar) slot.constraint.emplace(token_trie_, p.grammar, p.stop_tokens);
   slot.text.emplace(p.stop);
@@ -302,6 +351,7 @@ void Scheduler::take_slot(Slot& slot, std::unique_ptr<Job> job, int reused) {
   slot.reused = reused;
   slot.last_prompt = static_cast<int>(p.prompt.size());
   slot.generated = 0;
+  slot.logprobs.reset();
   slot.started = Clock::now();
   ++active_;
 }
@@ -312,7 +362,7 @@ void Scheduler::step() {
   c.rows.clear();
   // Decoding slots first, one token each: their latency is what streaming clients see.
   for (auto& slot : slots_) {
-    if (!slot->job || slot->prefilling()) continue;
+    if (!slot->job || !slot->decoding()) continue;
     c.items.push_back({&slot->state, slot->last, slot->pos, true});
     c.rows.push_back(slot.get());
   }
@@ -369,20 +419,40 @@ void Scheduler::step() {
     Slot& slot = *c.rows[r];
     if (slot.generated == 0) slot.last = slot.job->params.prompt.back();
     float* row = c.logits.data() + r * static_cast<std::size_t>(vocab);
+    if (!slot.followers.empty()) start_followers(slot, std::span<const float>(row, vocab));
     accept_token(slot, sample_next(slot, std::span<float>(row, vocab)));
   }
 }
 
-// The one place where a slot's logits row becomes its next token. A per-slot constraint
-// (a grammar's mask of the tokens allowed next) belongs here, applied to `logits` before
-// the sampler sees them.
+// The prompt of a request of n choices is fed: each other choice copies the leader's keys
+// and values and samples its first token from the same logits (its own copy: sampling
+// consumes them), then decodes on its own.
+void Scheduler::start_followers(Slot& leader, std::span<const float> logits) {
+  std::vector<float> row;
+  for (Slot* f : leader.followers) {
+    f->leader = nullptr;
+    f->state.copy_prefix_from(leader.state, leader.pos);
+    f->pos = leader.pos;
+    f->cached = leader.cached;
+    f->last = leader.last;
+    row.assign(logits.begin(), logits.end());
+    accept_token(*f, sample_next(*f, row));
+  }
+  leader.followers.clear();
+}
+
+// The one place where a slot's logits row becomes its next token: bias and penalties, then
+// the grammar's mask (the tokens allowed next), then logprobs read, then the draw.
 TokenId Scheduler::sample_next(Slot& slot, std::span<float> logits) {
-  if (!slot.constraint) return slot.sampler->sample(logits);
+  slot.sampler->adjust(logits);
   // A live constraint always leaves a token (the acceptor has no dead ends); should the model's
   // vocabulary lack every byte the grammar needs, the reply ends rather than breaking it.
-  if (slot.constraint->apply(logits) == 0) return slot.job->params.stop_tokens.front();
-  const TokenId token = slot.sampler->sample(logits);
-  slot.constraint->accept(token);
+  if (slot.constraint && slot.constraint->apply(logits) == 0) return slot.job->params.stop_tokens.front();
+  const int top_logprobs = slot.job->params.top_logprobs;
+  if (top_logprobs >= 0) slot.logprob_row.assign(logits.begin(), logits.end());
+  const TokenId token = slot.sampler->pick(logits);
+  if (slot.constraint) slot.constraint->accept(token);
+  if (top_logprobs >= 0) slot.logprobs = token_logprobs(slot.logprob_row, token, top_logprobs);
   return token;
 }
 
@@ -393,8 +463,16 @@ void Scheduler::accept_token(Slot& slot, TokenId token) {
   if (std::find(stop_tokens.begin(), stop_tokens.end(), token) != stop_tokens.end())
     return finish(slot, FinishReason::Stop);
   ++slot.generated;
-  const bool stopped = slot.text->append(tokenizer_.decode(slot.last, token));
-  slot.job->channel->push(slot.text->take_ready());
+  slot.sampler->accept(token);
+  const std::string piece(tokenizer_.decode(slot.last, token));
+  const bool stopped = slot.text->append(piece);
+  std::optional<TokenLogprob> logprob;
+  if (slot.logprobs) {
+    logprob.emplace(TokenLogprob{piece, slot.logprobs->chosen, {}});
+    for (const auto& [id, lp] : slot.logprobs->top) logprob->top.emplace_back(std::string(tokenizer_.decode(slot.last, id)), lp);
+    slot.logprobs.reset();
+  }
+  slot.job->channel->push(slot.text->take_ready(), std::move(logprob));
   slot.last = token;
   if (stopped) return finish(slot, FinishReason::Stop);
   // The next pass would feed `token` at slot.pos: it must fit in the cache.
@@ -402,6 +480,14 @@ void Scheduler::accept_token(Slot& slot, TokenId token) {
 }
 
 void Scheduler::finish(Slot& slot, FinishReason reason, std::string error) {
+  // Choices still waiting for this one's prompt end with it; a waiting choice that ends
+  // leaves its leader's list.
+  for (Slot* f : std::exchange(slot.followers, {}))
+    if (f->job) {
+      f->leader = nullptr;
+      finish(*f, reason, error);
+    }
+  if (slot.leader) std::erase(std::exchange(slot.leader, nullptr)->followers, &slot);
   const auto now = Clock::now();
   Job& job = *slot.job;
   GenerationStats stats;

@@ -33,6 +33,7 @@
 #include "sampling/constraint.hpp"
 #include "sampling/sampler.hpp"
 #include "server/metrics.hpp"
+#include "server/openai.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace llama2::server {
@@ -57,6 +58,8 @@ struct GenerationParams {
   // Constrained decoding (response_format): only tokens that keep the reply in the grammar's
   // language are sampled, and a stop token only once the value is whole. Null: free text.
   std::shared_ptr<const json_schema::Grammar> grammar;
+  // >= 0: each generated token comes with its logprob and this many alternatives.
+  int top_logprobs = -1;
 };
 
 struct GenerationStats {
@@ -73,6 +76,7 @@ class RequestChannel {
  public:
   struct Update {
     std::string text;                      // text made since the last update (may be empty)
+    std::vector<TokenLogprob> logprobs;    // the tokens made since then (when requested)
     std::optional<FinishReason> finished;  // the end; arrives together with the last text
   };
 
@@ -86,13 +90,14 @@ class RequestChannel {
   std::string error() const;
 
   // ---- scheduler side ----
-  void push(std::string_view text);
+  void push(std::string_view text, std::optional<TokenLogprob> logprob = std::nullopt);
   void finish(FinishReason reason, const GenerationStats& stats, std::string error = {});
 
  private:
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::string pending_;
+  std::vector<TokenLogprob> pending_logprobs_;
   std::optional<FinishReason> finished_;
   GenerationStats stats_;
   std::string error_;
@@ -121,8 +126,13 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues a request. Throws ApiError: 503 when the queue is full or the scheduler is
-  // draining, 400 when the prompt and max_tokens do not fit in the context.
+  // draining, 400 when the prompt and max_tokens do not fit in the context or a sampling
+  // setting is out of range.
   std::shared_ptr<RequestChannel> submit(GenerationParams params);
+  // n choices of one prompt (n <= parallel(), else 400), admitted together: the prompt is fed
+  // once, in the first choice's slot, and its keys, values and last logits are copied to the
+  // others. Choice i samples with seed + i, so a seeded request repeats choice by choice.
+  std::vector<std::shared_ptr<RequestChannel>> submit(GenerationParams params, int n);
 
   int context() const { return context_; }
   int parallel() const { return static_cast<int>(slots_.size()); }
@@ -143,6 +153,7 @@ class Scheduler {
   void step();
   void take_slot(Slot& slot, std::unique_ptr<Job> job, int reused);
   TokenId sample_next(Slot& slot, std::span<float> logits);
+  void start_followers(Slot& leader, std::span<const float> logits);
   void accept_token(Slot& slot, TokenId token);
   void finish(Slot& slot, FinishReason reason, std::string error = {});
   void fail_job(Job& job, FinishReason reason, std::string error);

@@ -65,9 +65,8 @@ struct Server::Impl {
 
   void install_routes();
   void handle_generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
-  void stream(httplib::Response& res, std::shared_ptr<RequestChannel> channel, ResponseMeta meta,
-              std::shared_ptr<const Tools> tools,
-              Clock::time_point start);
+  void stream(httplib::Response& res, std::vector<std::shared_ptr<RequestChannel>> channels, ResponseMeta meta,
+              std::shared_ptr<const Tools> tools, bool logprobs, Clock::time_point start);
   std::string new_id(Endpoint endpoint);
   void log_request(const std::string& id, Endpoint endpoint, int status, const GenerationStats* stats,
                    const char* finish, double total_ms, const std::string& error = {});
@@ -96,10 +95,32 @@ void Server::Impl::log_request(const std::string& id, Endpoint endpoint, int sta
   }
 }
 
+namespace {
+// One request's figures over its choices: the prompt once, the completions summed.
+GenerationStats combined_stats(const std::vector<std::shared_ptr<RequestChannel>>& channels) {
+  GenerationStats s = channels.front()->stats();
+  for (std::size_t i = 1; i < channels.size(); ++i) s.completion_tokens += channels[i]->stats().completion_tokens;
+  return s;
+}
+Usage usage_of(const GenerationStats& s) { return {s.prompt_tokens, s.completion_tokens, s.cached_tokens}; }
+
+// The error a request reports when a choice ended other than by stop or length.
+ApiError ended_badly(FinishReason reason, const std::string& error) {
+  const bool failed = reason == FinishReason::Failed;
+  return ApiError(failed ? 500 : 503, error.empty() ? "the request was cancelled" : error, {},
+                  failed ? "internal_error" : "cancelled", "server_error");
+}
+bool completed(FinishReason r) { return r == FinishReason::Stop || r == FinishReason::Length; }
+
+std::string call_id_prefix(const std::string& id, std::size_t choice) {
+  return "call_" + id + "_" + (choice == 0 ? "" : std::to_string(choice) + "_");
+}
+}  // namespace
+
 void Server::Impl::handle_generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
   const auto start = Clock::now();
   const std::string id = new_id(endpoint);
-  std::shared_ptr<RequestChannel> channel;
+  std::vector<std::shared_ptr<RequestChannel>> channels;
   CompletionRequest request;
   try {
     if (draining) throw ApiError(503, "the server is shutting down", {}, "shutting_down", "server_error");
@@ -107,10 +128,23 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     GenerationParams params;
     params.prompt = prompt_tokens(request, tokenizer, options.chat_template);
     params.max_tokens = resolve_max_tokens(request, static_cast<int>(params.prompt.size()), scheduler.context());
-    params.sampling.temperature = request.temperature;
-    params.sampling.topp = request.top_p;
+    SamplerSettings& s = params.sampling;
+    s.temperature = request.temperature;
+    s.topp = request.top_p;
     // The Sampler reads seed 0 as "from the clock"; a client's seed 0 must repeat like any other.
-    if (request.seed) params.sampling.seed = *request.seed == 0 ? 0x5eed5eed5eed5eedull : *request.seed;
+    if (request.seed) s.seed = *request.seed == 0 ? 0x5eed5eed5eed5eedull : *request.seed;
+    s.top_k = request.top_k;
+    s.min_p = request.min_p;
+    s.repeat_penalty = request.repeat_penalty;
+    s.penalty_last_n = request.repeat_last_n;
+    s.presence_penalty = request.presence_penalty;
+    s.frequency_penalty = request.frequency_penalty;
+    for (const auto& [token, bias] : request.logit_bias)
+      if (token >= tokenizer.vocab_size())
+        throw ApiError(400, "'logit_bias': token id " + std::to_string(token) + " is outside the vocabulary (0.." +
+                                std::to_string(tokenizer.vocab_size() - 1) + ")", "logit_bias");
+    s.logit_bias = request.logit_bias;
+    params.top_logprobs = request.logprobs.value_or(-1);
     params.stop = request.stop;
     params.grammar = request.grammar;
     // A required (or named) tool call: the reply is held to the form of a call.
@@ -120,7 +154,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
       params.stop_tokens = chat_stop_tokens(tokenizer, options.chat_template);
       params.stop_tokens.push_back(kBosToken);
     }
-    channel = scheduler.submit(std::move(params));
+    channels = scheduler.submit(std::move(params), request.n);
   } catch (const ApiError& e) {
     send_error(res, e);
     log_request(id, endpoint, e.status, nullptr, nullptr, ms_since(start), e.what());
@@ -136,64 +170,79 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   // Tool calls are read from the whole reply (see stream() for the streamed form).
   const std::shared_ptr<const Tools> tools =
       request.tools && request.tools->choice != ToolChoice::None ? request.tools : nullptr;
-  if (request.stream) return stream(res, std::move(channel), std::move(meta), tools, start);
+  if (request.stream)
+    return stream(res, std::move(channels), std::move(meta), tools, request.logprobs.has_value(), start);
 
-  // Whole response: collect the text. (A client that leaves now is not noticed until the
+  // Whole response: collect each choice. (A client that leaves now is not noticed until the
   // reply is done: httplib offers no way to watch the socket while the handler runs.)
   ++in_flight;
-  std::string text;
-  std::optional<FinishReason> finished;
-  while (!finished) {
-    auto u = channel->wait(std::chrono::seconds(1));
-    text += u.text;
-    finished = u.finished;
+  std::vector<Choice> choices(channels.size());
+  std::optional<ApiError> failure;
+  FinishReason first_finish = FinishReason::Stop;
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    Choice& choice = choices[i];
+    if (request.logprobs) choice.logprobs.emplace();
+    std::optional<FinishReason> finished;
+    while (!finished) {
+      auto u = channels[i]->wait(std::chrono::seconds(1));
+      choice.text += u.text;
+      if (choice.logprobs) choice.logprobs->insert(choice.logprobs->end(), u.logprobs.begin(), u.logprobs.end());
+      finished = u.finished;
+    }
+    if (i == 0) first_finish = *finished;
+    if (!completed(*finished)) {
+      if (!failure) failure = ended_badly(*finished, channels[i]->error());
+      continue;
+    }
+    choice.finish_reason = finish_reason_name(*finished);
+    if (tools) choice.tool_calls = parse_tool_calls(choice.text, *tools, call_id_prefix(id, i));
+    if (!choice.tool_calls.empty()) {
+      choice.text = text_beside_tool_calls(choice.text);
+      choice.finish_reason = "tool_calls";
+    }
   }
-  const GenerationStats stats = channel->stats();
-  const std::vector<ToolCall> calls =
-      tools && (*finished == FinishReason::Stop || *finished == FinishReason::Length)
-          ? parse_tool_calls(text, *tools, "call_" + id + "_")
-          : std::vector<ToolCall>{};
-  if (!calls.empty()) {
-    res.set_content(tool_calls_body(meta, text_beside_tool_calls(text), calls,
-                                    {stats.prompt_tokens, stats.completion_tokens, stats.cached_tokens}),
-                    kJson);
-    log_request(id, endpoint, 200, &stats, "tool_calls", ms_since(start));
-  } else if (*finished == FinishReason::Stop || *finished == FinishReason::Length) {
-    res.set_content(completion_body(meta, text, finish_reason_name(*finished),
-                                    {stats.prompt_tokens, stats.completion_tokens, stats.cached_tokens}),
-                    kJson);
-    log_request(id, endpoint, 200, &stats, finish_reason_name(*finished), ms_since(start));
+  const GenerationStats stats = combined_stats(channels);
+  if (failure) {
+    send_error(res, *failure);
+    log_request(id, endpoint, failure->status, &stats, finish_reason_name(first_finish), ms_since(start));
   } else {
-    const bool failed = *finished == FinishReason::Failed;
-    const ApiError e(failed ? 500 : 503, channel->error().empty() ? "the request was cancelled" : channel->error(), {},
-                     failed ? "internal_error" : "cancelled", "server_error");
-    send_error(res, e);
-    log_request(id, endpoint, e.status, &stats, finish_reason_name(*finished), ms_since(start));
+    res.set_content(completion_body(meta, choices, usage_of(stats)), kJson);
+    log_request(id, endpoint, 200, &stats, choices.front().finish_reason.c_str(), ms_since(start));
   }
   --in_flight;
 }
 
 // Server-sent events: httplib calls the provider again and again on this request's thread
-// until it reports the end; each call waits for the next text from the scheduler.
-void Server::Impl::stream(httplib::Response& res, std::shared_ptr<RequestChannel> channel, ResponseMeta meta,
-                          std::shared_ptr<const Tools> tools, Clock::time_point start) {
-  struct StreamState {
+// until it reports the end; each call waits for the next text of each unfinished choice.
+void Server::Impl::stream(httplib::Response& res, std::vector<std::shared_ptr<RequestChannel>> channels,
+                          ResponseMeta meta, std::shared_ptr<const Tools> tools, bool logprobs,
+                          Clock::time_point start) {
+  struct ChoiceState {
     std::shared_ptr<RequestChannel> channel;
+    std::optional<FinishReason> finished;
+    std::size_t offset = 0;  // text sent so far (for the legacy logprobs' text_offset)
+    // With tools the reply is held back until it is whole: a tool call is only known once its
+    // block is closed, and its arguments go out as one delta.
+    std::string held;
+    std::vector<TokenLogprob> held_logprobs;
+  };
+  struct StreamState {
+    std::vector<ChoiceState> choices;
+    std::vector<std::shared_ptr<RequestChannel>> channels;
     ResponseMeta meta;
     Clock::time_point start, last_write;
     bool sent_role = false;
     bool done = false;
-    // With tools the reply is held back until it is whole: a tool call is only known once its
-    // block is closed, and its arguments go out as one delta.
+    bool logprobs = false;
     std::shared_ptr<const Tools> tools;
-    std::string held;
-    std::optional<FinishReason> finished;
   };
   auto st = std::make_shared<StreamState>();
-  st->channel = std::move(channel);
+  for (auto& c : channels) st->choices.push_back({c, {}, 0, {}, {}});
+  st->channels = std::move(channels);
   st->meta = std::move(meta);
   st->start = start;
   st->tools = std::move(tools);
+  st->logprobs = logprobs;
   st->last_write = Clock::now();
   ++in_flight;
   res.set_header("Cache-Control", "no-cache");
@@ -201,51 +250,67 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<RequestChannel
   res.set_chunked_content_provider(
       "text/event-stream",
       [st](std::size_t, httplib::DataSink& sink) {
-        // A failed write means the client is gone: cancel, which frees the slot.
+        // A failed write means the client is gone: cancel, which frees the slots.
         auto write = [&](const std::string& s) {
           st->last_write = Clock::now();
           if (sink.write(s.data(), s.size())) return true;
-          st->channel->cancel();
+          for (auto& c : st->channels) c->cancel();
           return false;
         };
-        if (!st->sent_role && st->meta.endpoint == Endpoint::ChatCompletions) {
-          st->sent_role = true;  // the chat API's first chunk carries the role
-          if (!write(stream_chunk(st->meta, "", "", /*first=*/true))) return false;
-        }
-        auto u = st->channel->wait(std::chrono::milliseconds(500));
-        if (st->tools) {
-          st->held += u.text;
-        } else if (!u.text.empty() && !write(stream_chunk(st->meta, u.text, ""))) {
-          return false;
-        }
-        if (u.finished) {
-          st->finished = u.finished;
-          if (*u.finished == FinishReason::Stop || *u.finished == FinishReason::Length) {
-            const std::vector<ToolCall> calls =
-                st->tools ? parse_tool_calls(st->held, *st->tools, "call_" + st->meta.id + "_") : std::vector<ToolCall>{};
-            if (!calls.empty()) {
-              const std::string beside = text_beside_tool_calls(st->held);
-              if (!beside.empty() && !write(stream_chunk(st->meta, beside, ""))) return false;
-              if (!write(tool_calls_chunks(st->meta, calls)) || !write(stream_chunk(st->meta, "", "tool_calls")))
-                return false;
-            } else {
-              if (!st->held.empty() && !write(stream_chunk(st->meta, st->held, ""))) return false;
-              if (!write(stream_chunk(st->meta, "", finish_reason_name(*u.finished)))) return false;
-            }
-            const GenerationStats s = st->channel->stats();
-            if (st->meta.include_usage && !write(stream_usage_chunk(st->meta, {s.prompt_tokens, s.completion_tokens, s.cached_tokens})))
-              return false;
-          } else {
-            const bool failed = *u.finished == FinishReason::Failed;
-            const std::string msg = st->channel->error().empty() ? "the request was cancelled" : st->channel->error();
-            if (!write(stream_error(ApiError(failed ? 500 : 503, msg, {}, failed ? "internal_error" : "cancelled",
-                                             "server_error"))))
-              return false;
-          }
+        auto end_stream = [&] {
           if (!write(std::string(kStreamDone))) return false;
           st->done = true;
           sink.done();
           return true;
+        };
+        const int n = static_cast<int>(st->choices.size());
+        if (!st->sent_role && st->meta.endpoint == Endpoint::ChatCompletions) {
+          st->sent_role = true;  // the chat API's first chunk of each choice carries the role
+          for (int i = 0; i < n; ++i)
+            if (!write(stream_chunk(st->meta, "", "", /*first=*/true, i))) return false;
+        }
+        bool all_finished = true;
+        for (int i = 0; i < n; ++i) {
+          ChoiceState& c = st->choices[i];
+          if (c.finished) continue;
+          auto u = c.channel->wait(std::chrono::milliseconds(n == 1 ? 500 : 20));
+          if (st->tools) {
+            c.held += u.text;
+            c.held_logprobs.insert(c.held_logprobs.end(), u.logprobs.begin(), u.logprobs.end());
+          } else if (!u.text.empty() || !u.logprobs.empty()) {
+            const ChunkLogprobs lp{std::move(u.logprobs), c.offset};
+            if (!write(stream_chunk(st->meta, u.text, "", false, i, st->logprobs ? &lp : nullptr))) return false;
+            c.offset += u.text.size();
+          }
+          if (!u.finished) {
+            all_finished = false;
+            continue;
+          }
+          c.finished = u.finished;
+          if (!completed(*u.finished)) {
+            // One choice failed: the request has; the others stop too.
+            for (auto& other : st->channels) other->cancel();
+            if (!write(stream_error(ended_badly(*u.finished, c.channel->error())))) return false;
+            return end_stream();
+          }
+          const std::vector<ToolCall> calls =
+              st->tools ? parse_tool_calls(c.held, *st->tools, call_id_prefix(st->meta.id, i)) : std::vector<ToolCall>{};
+          const ChunkLogprobs held{std::move(c.held_logprobs), 0};
+          const ChunkLogprobs* held_lp = st->logprobs && !held.tokens.empty() ? &held : nullptr;
+          if (!calls.empty()) {
+            const std::string beside = text_beside_tool_calls(c.held);
+            if ((!beside.empty() || held_lp) && !write(stream_chunk(st->meta, beside, "", false, i, held_lp))) return false;
+            if (!write(tool_calls_chunks(st->meta, calls, i)) || !write(stream_chunk(st->meta, "", "tool_calls", false, i)))
+              return false;
+          } else {
+            if ((!c.held.empty() || held_lp) && !write(stream_chunk(st->meta, c.held, "", false, i, held_lp))) return false;
+            if (!write(stream_chunk(st->meta, "", finish_reason_name(*u.finished), false, i))) return false;
+          }
+        }
+        if (all_finished) {
+          if (st->meta.include_usage && !write(stream_usage_chunk(st->meta, usage_of(combined_stats(st->channels)))))
+            return false;
+          return end_stream();
         }
         // Nothing for a while (queued behind others): an SSE comment keeps proxies from timing
         // out, and its failing write is how a client that left while waiting is noticed.
@@ -254,14 +319,16 @@ void Server::Impl::stream(httplib::Response& res, std::shared_ptr<RequestChannel
       },
       [this, st](bool) {
         if (!st->done) {
-          st->channel->cancel();
+          for (auto& c : st->channels) c->cancel();
           // The scheduler notices before its next pass; wait for that, so the log line has
           // the request's final numbers.
-          for (int i = 0; i < 50 && !st->finished; ++i) st->finished = st->channel->wait(std::chrono::milliseconds(100)).finished;
+          for (auto& c : st->choices)
+            for (int i = 0; i < 50 && !c.finished; ++i) c.finished = c.channel->wait(std::chrono::milliseconds(100)).finished;
         }
-        const GenerationStats s = st->channel->stats();
+        const GenerationStats s = combined_stats(st->channels);
         const int status = st->done ? 200 : 499;  // 499: the client closed the connection (nginx's code)
-        const char* finish = st->finished ? finish_reason_name(*st->finished) : "unknown";
+        const auto& first = st->choices.front().finished;
+        const char* finish = first ? finish_reason_name(*first) : "unknown";
         log_request(st->meta.id, st->meta.endpoint, status, &s, finish, ms_since(st->start));
         --in_flight;
       });

@@ -161,7 +161,7 @@ TEST(Tools, RenderedIntoChatMLTurns) {
 TEST(Tools, ResponseAndStreamJson) {
   const ResponseMeta m{Endpoint::ChatCompletions, "chatcmpl-1", 1700000000, "stories", false};
   const std::vector<ToolCall> calls = {{"call_0", "get_weather", R"({"city":"Oslo"})"}};
-  const auto body = nlohmann::json::parse(tool_calls_body(m, "", calls, {5, 7, 0}));
+  const auto body = nlohmann::json::parse(completion_body(m, {Choice{"", "tool_calls", calls, std::nullopt}}, {5, 7, 0}));
   const auto& choice = body["choices"][0];
   EXPECT_EQ(choice["finish_reason"], "tool_calls");
   EXPECT_TRUE(choice["message"]["content"].is_null());

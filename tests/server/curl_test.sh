@@ -101,18 +101,42 @@ expect_eq "$(post /v1/completions '{"prompt":"Once","max_tokens":150,"temperatur
 expect_eq "$(json "$WORK/rf.json" 'const c = j.choices[0]; c.finish_reason === "stop" ? (() => { const v = JSON.parse(c.text); return typeof v === "object" && !Array.isArray(v) && v !== null; })() : c.text.startsWith("{")')" "true" "json_object reply: $(cat "$WORK/rf.json")"
 expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"string","pattern":"^a"}}}}' 400 response_format
 
+echo "[${SECONDS}s] --- n choices, logprobs, logit_bias"
+# Greedy choices of one request are the same text as a lone greedy request; their prompt was
+# processed once (usage counts it once).
+expect_eq "$(post /v1/completions '{"prompt":"Once upon a time","max_tokens":12,"temperature":0,"n":3,"logprobs":2}' "$WORK/n3.json")" 200 "n=3"
+expect_eq "$(json "$WORK/n3.json" 'j.choices.map((c) => c.index).join(",")')" "0,1,2" "choice indexes"
+expect_eq "$(json "$WORK/n3.json" 'new Set(j.choices.map((c) => c.text)).size')" 1 "greedy choices agree"
+expect_eq "$(json "$WORK/n3.json" 'const l = j.choices[0].logprobs; [l.tokens.join("") === j.choices[0].text, l.tokens.length, l.token_logprobs.every((p) => p <= 0), l.top_logprobs.every((t) => Object.keys(t).length === 2), l.text_offset[0]].join(" ")')" "true 12 true true 0" "legacy logprobs"
+expect_eq "$(json "$WORK/n3.json" 'j.usage.completion_tokens')" 36 "completion tokens of 3 choices"
+expect_eq "$(post /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":8,"temperature":0,"logprobs":true,"top_logprobs":3}' "$WORK/lp.json")" 200 "chat logprobs"
+expect_eq "$(json "$WORK/lp.json" 'const c = j.choices[0].logprobs.content; [c.map((t) => t.token).join("") === j.choices[0].message.content, c.every((t) => t.top_logprobs.length === 3 && t.top_logprobs[0].logprob >= t.logprob - 1e-6 && Array.isArray(t.bytes))].join(" ")')" "true true" "chat logprobs content"
+LONE=$(json "$WORK/c1.json" 'j.choices[0].text')
+[[ "$LONE" == "$(json "$WORK/n3.json" 'j.choices[2].text')"* ]] || fail "n=3 greedy text is not the lone request's"
+# A +100 bias makes one token win every step; a -100 bias on it then bans it.
+expect_eq "$(post /v1/completions '{"prompt":"Once upon a time","max_tokens":4,"temperature":0,"logprobs":0,"logit_bias":{"400":100}}' "$WORK/b1.json")" 200 "bias +100"
+expect_eq "$(json "$WORK/b1.json" 'const t = j.choices[0].logprobs.tokens; [t.length, new Set(t).size].join(" ")')" "4 1" "bias +100 reply: $(cat "$WORK/b1.json")"
+expect_eq "$(post /v1/completions '{"prompt":"Once upon a time","max_tokens":4,"temperature":1,"seed":1,"logprobs":0,"logit_bias":{"400":-100}}' "$WORK/b2.json")" 200 "bias -100"
+PIECE=$(json "$WORK/b1.json" 'j.choices[0].logprobs.tokens[0]')
+expect_eq "$(json "$WORK/b2.json" "j.choices[0].logprobs.tokens.includes($(json "$WORK/b1.json" 'JSON.stringify(j.choices[0].logprobs.tokens[0])'))")" false "banned piece '$PIECE' sampled"
+
 echo "[${SECONDS}s] --- errors"
 expect_error /v1/completions '{"prompt": "x",' 400 invalid_json
 expect_error /v1/completions '[1,2]' 400 invalid_json
 expect_error /v1/completions '{"max_tokens": 5}' 400 prompt
 expect_error /v1/completions '{"prompt":"x","max_tokens":"ten"}' 400 max_tokens
 expect_error /v1/completions '{"prompt":"x","temperature":3}' 400 temperature
-expect_error /v1/completions '{"prompt":"x","n":2}' 400 unsupported_parameter
-expect_error /v1/completions '{"prompt":"x","logprobs":2}' 400 logprobs
+expect_error /v1/completions '{"prompt":"x","n":5}' 400 n  # more choices than --parallel 4
+expect_error /v1/completions '{"prompt":"x","n":0}' 400 n
+expect_error /v1/completions '{"prompt":"x","logprobs":21}' 400 logprobs
+expect_error /v1/completions '{"prompt":"x","top_k":-1}' 400 top_k
+expect_error /v1/completions '{"prompt":"x","logit_bias":{"99999":5}}' 400 logit_bias
+expect_error /v1/completions '{"prompt":"x","logit_bias":{"3":500}}' 400 logit_bias
+expect_error /v1/completions '{"prompt":"x","best_of":2}' 400 unsupported_parameter
 expect_error /v1/completions '{"prompt":"x","stop":[1]}' 400 stop
 expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}' 400 'tools\[0\]\.function'
 expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}]}' 400 unsupported_parameter  # llama2 template: no tools
-expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"logprobs":true}' 400 logprobs
+expect_error /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"top_logprobs":2}' 400 top_logprobs
 expect_error /v1/chat/completions '{"messages":[]}' 400 messages
 expect_error /v1/chat/completions '{"messages":[{"role":"user","content":3}]}' 400 'messages.0..content'
 LONG=$(printf 'word %.0s' $(seq 300))
