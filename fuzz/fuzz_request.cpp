@@ -83,6 +83,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!(request.temperature >= 0.0f) || !std::isfinite(request.temperature)) fail("temperature out of range");
   if (!(request.top_p >= 0.0f && request.top_p <= 1.0f)) fail("top_p out of range");
   if (request.max_tokens && *request.max_tokens < 1) fail("max_tokens below 1");
+  if (request.top_k < 0 || !(request.min_p >= 0.0f && request.min_p <= 1.0f)) fail("top_k / min_p out of range");
+  if (!(request.repeat_penalty > 0.0f) || request.repeat_last_n < -1) fail("repeat penalty out of range");
+  if (!(std::fabs(request.presence_penalty) <= 2.0f) || !(std::fabs(request.frequency_penalty) <= 2.0f))
+    fail("presence / frequency penalty out of range");
+  for (const auto& [id, bias] : request.logit_bias)
+    if (id < 0 || !(std::fabs(bias) <= 100.0f)) fail("logit_bias out of range");
+  if (request.n < 1 || request.n > 16) fail("n out of range");
+  if (request.logprobs && (*request.logprobs < 0 || *request.logprobs > 20)) fail("logprobs out of range");
   if (request.endpoint == llama2::server::Endpoint::ChatCompletions && request.messages.empty())
     fail("a chat request without messages");
 
@@ -105,9 +113,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   meta.id = "cmpl-fuzz";
   meta.model = request.model;
   const std::string text = request.messages.empty() ? request.prompt : request.messages.back().content;
-  if (nlohmann::json::parse(llama2::server::completion_body(meta, text, "stop", {}), nullptr, false).is_discarded())
+  // The text as n choices, with logprobs when asked (its bytes as tokens: invalid UTF-8 too).
+  std::vector<llama2::server::Choice> choices(static_cast<std::size_t>(request.n));
+  llama2::server::ChunkLogprobs chunk_logprobs;
+  for (auto& choice : choices) {
+    choice.text = text;
+    choice.finish_reason = "stop";
+    if (!request.logprobs) continue;
+    choice.logprobs.emplace();
+    for (std::size_t i = 0; i < text.size() && i < 64; ++i) {
+      llama2::server::TokenLogprob t{text.substr(i, 1), -1.0f, {}};
+      for (int k = 0; k < *request.logprobs; ++k) t.top.emplace_back(text.substr(i, 2), -1.0f - k);
+      choice.logprobs->push_back(t);
+    }
+    chunk_logprobs.tokens = *choice.logprobs;
+  }
+  if (nlohmann::json::parse(llama2::server::completion_body(meta, choices, {}), nullptr, false).is_discarded())
     fail("completion body is not valid JSON");
-  const std::string chunk = llama2::server::stream_chunk(meta, text, "", true);
+  const std::string chunk = llama2::server::stream_chunk(meta, text, "", true, request.n - 1,
+                                                         request.logprobs ? &chunk_logprobs : nullptr);
   if (chunk.rfind("data: ", 0) != 0 ||
       nlohmann::json::parse(chunk.substr(6), nullptr, false).is_discarded())
     fail("stream chunk is not an event with valid JSON");
