@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -303,6 +304,122 @@ TEST(Scheduler, PromptCachePicksTheSlotWithTheLongestPrefix) {
   EXPECT_EQ(rx.text, ry.text);
   EXPECT_EQ(rx.stats.cached_tokens, n - 1);
   EXPECT_LT(ry.stats.cached_tokens, n - 1);
+}
+
+// ---- n choices, logprobs, logit bias ----
+
+// What one choice sent: its text and the logprobs of each of its tokens.
+struct LogprobReply {
+  Reply reply;
+  std::vector<TokenLogprob> logprobs;
+};
+
+LogprobReply collect_logprobs(RequestChannel& channel) {
+  LogprobReply r;
+  for (;;) {
+    auto u = channel.wait(100ms);
+    r.reply.text += u.text;
+    r.logprobs.insert(r.logprobs.end(), u.logprobs.begin(), u.logprobs.end());
+    if (u.finished) {
+      r.reply.reason = *u.finished;
+      r.reply.stats = channel.stats();
+      return r;
+    }
+  }
+}
+
+// The prompt is fed once and copied; each choice then goes as a lone request would: greedy
+// choices equal the lone greedy reply, seeded choice i the lone reply with seed + i.
+TEST(Scheduler, NChoicesEqualLoneRequestsWithSeedPlusI) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(4));
+  const std::string greedy = collect(*scheduler.submit(params("Once upon a time", 40))).text;
+  for (const auto& channel : scheduler.submit(params("Once upon a time", 40), 3))
+    EXPECT_EQ(collect(*channel).text, greedy);
+  std::vector<std::string> lone;
+  for (int i = 0; i < 3; ++i) lone.push_back(collect(*scheduler.submit(params("Once upon a time", 40, 1.0f, 500 + i))).text);
+  EXPECT_NE(lone[0], lone[1]);
+  // Twice: the second time the leader's prompt comes from the prompt cache.
+  for (int round = 0; round < 2; ++round) {
+    const auto channels = scheduler.submit(params("Once upon a time", 40, 1.0f, 500), 3);
+    ASSERT_EQ(channels.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(collect(*channels[i]).text, lone[i]) << "round " << round << " choice " << i;
+  }
+  // More choices than slots can never be admitted together.
+  try {
+    scheduler.submit(params("Once upon a time", 4), 5);
+    ADD_FAILURE() << "n = 5 on 4 slots was accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "n");
+  }
+}
+
+// Choices admitted while other requests run, and one cancelled at once: the rest finish, the
+// slots come back.
+TEST(Scheduler, NChoicesUnderLoadAndCancel) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(3));
+  const std::string greedy = collect(*scheduler.submit(params("The dog", 30))).text;
+  auto busy = scheduler.submit(params("Once upon a time", 200));
+  auto choices = scheduler.submit(params("The dog", 30), 3);  // waits for 3 free slots
+  auto cancelled = scheduler.submit(params("The dog", 30), 2);
+  cancelled[0]->cancel();
+  for (const auto& c : choices) EXPECT_EQ(collect(*c).text, greedy);
+  EXPECT_EQ(collect(*cancelled[0]).reason, FinishReason::Cancelled);
+  const Reply other = collect(*cancelled[1]);
+  EXPECT_TRUE(other.reason == FinishReason::Cancelled || other.text == greedy) << other.text;
+  collect(*busy);
+  EXPECT_TRUE(scheduler.wait_idle(5s));
+  EXPECT_EQ(collect(*scheduler.submit(params("The dog", 30))).text, greedy);
+}
+
+// Each token comes with its logprob and the top alternatives, which are the model's own
+// distribution: greedy picks the first of them, and their pieces spell the reply.
+TEST(Scheduler, LogprobsDescribeEachToken) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
+  for (float temperature : {0.0f, 1.0f}) {
+    GenerationParams p = params("Once upon a time", 20, temperature, 9);
+    p.top_logprobs = 3;
+    const LogprobReply r = collect_logprobs(*scheduler.submit(p));
+    ASSERT_EQ(static_cast<int>(r.logprobs.size()), r.reply.stats.completion_tokens);
+    std::string spelled;
+    for (const TokenLogprob& t : r.logprobs) {
+      spelled += t.token;
+      ASSERT_EQ(t.top.size(), 3u);
+      EXPECT_LE(t.logprob, 0.0f);
+      EXPECT_GE(t.top[0].second, t.top[1].second);
+      EXPECT_GE(t.top[1].second, t.top[2].second);
+      EXPECT_LE(t.logprob, t.top[0].second + 1e-6f);
+      if (temperature == 0.0f) {
+        EXPECT_EQ(t.token, t.top[0].first);
+      }
+      // The probabilities of the alternatives are a part of one distribution.
+      EXPECT_LE(std::exp(t.top[0].second) + std::exp(t.top[1].second) + std::exp(t.top[2].second), 1.0f + 1e-5f);
+    }
+    EXPECT_EQ(spelled, r.reply.text);
+  }
+  // Off: no logprobs sent.
+  EXPECT_TRUE(collect_logprobs(*scheduler.submit(params("Once upon a time", 5))).logprobs.empty());
+}
+
+TEST(Scheduler, LogitBiasForcesAndBans) {
+  Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
+  GenerationParams p = params("Once upon a time", 6);
+  p.top_logprobs = 0;
+  const LogprobReply plain = collect_logprobs(*scheduler.submit(p));
+  // Ban the greedy reply's first token: another comes first.
+  TokenId first = -1;
+  for (TokenId id = 0; id < fixture().tokenizer.vocab_size(); ++id)
+    if (fixture().tokenizer.piece(id) == plain.logprobs[0].token) first = id;
+  ASSERT_GE(first, 0) << plain.logprobs[0].token;
+  p.sampling.logit_bias = {{first, -100.0f}};
+  const LogprobReply banned = collect_logprobs(*scheduler.submit(p));
+  EXPECT_NE(banned.logprobs[0].token, plain.logprobs[0].token);
+  // Force a token every step; with a repeat penalty over every token it still wins (+100).
+  p.sampling.logit_bias = {{400, 100.0f}};
+  p.sampling.repeat_penalty = 1.5f;
+  p.sampling.penalty_last_n = -1;
+  const LogprobReply forced = collect_logprobs(*scheduler.submit(p));
+  for (const TokenLogprob& t : forced.logprobs) EXPECT_EQ(t.token, std::string(fixture().tokenizer.piece(400)));
 }
 
 }  // namespace
