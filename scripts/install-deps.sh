@@ -34,14 +34,30 @@ if [ "${1:-}" = "--arm64" ]; then
   )
 fi
 
+# npm comes with nodesource's nodejs (which conflicts with Debian's npm); on a machine where it
+# is missing or broken, npm itself is fetched from the npm registry the tests use anyway.
+ensure_npm() {
+  npm --version >/dev/null 2>&1 && return 0
+  echo "install-deps: npm missing; installing npm@10.9.2 from registry.npmjs.org"
+  local tmp
+  tmp=$(mktemp -d)
+  curl -sfL https://registry.npmjs.org/npm/-/npm-10.9.2.tgz | tar xz -C "$tmp"
+  $SUDO rm -rf /usr/local/lib/npm && $SUDO mv "$tmp/package" /usr/local/lib/npm
+  $SUDO ln -sf /usr/local/lib/npm/bin/npm-cli.js /usr/local/bin/npm
+  $SUDO ln -sf /usr/local/lib/npm/bin/npx-cli.js /usr/local/bin/npx
+  rm -rf "$tmp"
+  npm --version >/dev/null
+}
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+ensure_npm

@@ -78,8 +78,41 @@ await check("sampling with a seed repeats", async () => {
   assert.equal(a.choices[0].text, b.choices[0].text);
 });
 
+await check("n choices and logprobs (completions)", async () => {
+  const r = await client.completions.create({ model, prompt, max_tokens: 20, temperature: 0, n: 2, logprobs: 2 });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+  for (const c of r.choices) {
+    assert.equal(c.text, plain.choices[0].text);  // greedy choices are the lone greedy reply
+    assert.equal(c.logprobs.tokens.join(""), c.text);
+    assert.equal(c.logprobs.token_logprobs.length, 20);
+    assert.ok(c.logprobs.top_logprobs.every((t) => Object.keys(t).length === 2));
+  }
+  assert.equal(r.usage.completion_tokens, 40);
+  assert.equal(r.usage.prompt_tokens, plain.usage.prompt_tokens);  // the prompt ran once
+});
+
+await check("n choices and logprobs (chat, streamed)", async () => {
+  const messages = [{ role: "user", content: "Tell me a story." }];
+  const whole = await client.chat.completions.create({ model, messages, max_tokens: 12, temperature: 0.8, seed: 3, n: 2, logprobs: true, top_logprobs: 2 });
+  const stream = await client.chat.completions.create({ model, messages, max_tokens: 12, temperature: 0.8, seed: 3, n: 2, logprobs: true, top_logprobs: 2, stream: true });
+  const text = ["", ""], lp = [[], []];
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) {
+      text[c.index] += c.delta.content ?? "";
+      lp[c.index].push(...(c.logprobs?.content ?? []));
+    }
+  }
+  for (const i of [0, 1]) {
+    const c = whole.choices[i];
+    assert.equal(c.index, i);
+    assert.equal(text[i], c.message.content);  // the same seeds give the same choices
+    assert.deepEqual(lp[i].map((t) => t.token), c.logprobs.content.map((t) => t.token));
+    assert.ok(c.logprobs.content.every((t) => t.logprob <= 0 && t.top_logprobs.length === 2));
+  }
+});
+
 await check("400 becomes BadRequestError", async () => {
-  await assert.rejects(client.completions.create({ model, prompt, n: 2 }), (e) => {
+  await assert.rejects(client.completions.create({ model, prompt, n: 5 }), (e) => {  // --parallel 4
     assert.equal(e.status, 400);
     assert.ok(e instanceof OpenAI.BadRequestError);
     assert.equal(e.param, "n");
