@@ -20,6 +20,7 @@ PACKAGES=(
   chromium                      # server tests: the chat page in a headless browser
   nginx                         # server tests: replicas behind deploy/nginx/llama2.conf
   python3-jsonschema            # tests: an independent validator for the constrained JSON
+  libpcre2-dev                  # byte-level BPE pre-tokenizer regexes (Unicode classes)
 )
 
 SUDO=""
@@ -29,7 +30,7 @@ if [ "${1:-}" = "--arm64" ]; then
   dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
   PACKAGES+=(
     g++-aarch64-linux-gnu qemu-user   # cross compiler; runs arm64 binaries on x86-64
-    libhwy-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libcpp-httplib-dev:arm64
+    libhwy-dev:arm64 libpcre2-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libcpp-httplib-dev:arm64
     # (no libsentencepiece-dev:arm64: it would replace the amd64 one the native tests need)
   )
 fi
