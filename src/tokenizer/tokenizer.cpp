@@ -8,6 +8,7 @@
 #include <queue>
 
 #include "core/error.hpp"
+#include "core/utf8.hpp"
 #include "core/mapped_file.hpp"
 #include "core/byte_reader.hpp"
 
@@ -21,32 +22,11 @@ namespace {
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
 constexpr std::string_view kLowLine = "\xE2\x96\x81";          // U+2581, sentencepiece's space
 
-// Length of the well-formed UTF-8 sequence starting at text[i] (RFC 3629: no overlong forms,
-// no surrogates, nothing past U+10FFFF), or 0 if the byte there does not start one.
+// Length of the well-formed UTF-8 sequence starting at text[i], or 0 if none starts there.
 std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  if (lead < 0x80) return 1;
-  std::size_t length;
-  unsigned char second_min = 0x80, second_max = 0xBF;  // the second byte's legal range
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) second_min = 0xA0;  // overlong
-    if (lead == 0xED) second_max = 0x9F;  // surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) second_min = 0x90;  // overlong
-    if (lead == 0xF4) second_max = 0x8F;  // past U+10FFFF
-  } else {
-    return 0;  // a continuation byte, an overlong lead (C0, C1) or F5..FF
-  }
-  if (i + length > text.size()) return 0;
-  if (byte(i + 1) < second_min || byte(i + 1) > second_max) return 0;
-  for (std::size_t k = 2; k < length; ++k)
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  return length;
+  std::size_t bad;
+  char32_t cp;
+  return utf8_sequence(text, i, bad, cp);
 }
 
 // sentencepiece's view of the text, as the Llama model's normalizer spec sets it up
