@@ -74,6 +74,26 @@ TEST(Generate, ABosInsideThePromptEndsTheRunThere) {
   EXPECT_EQ(r.calls, (std::vector<std::pair<TokenId, TokenId>>{{1, 300}}));
 }
 
+TEST(Generate, AVocabularysStopTokensEndTheRunInsteadOfBos) {
+  const Outcome plain = run({1, 300}, 24);
+  ASSERT_GE(plain.result.tokens.size(), 8u);
+  // Stop at the 6th token: the run is the tokens before its first occurrence.
+  const TokenId stop = plain.result.tokens[5];
+  const auto first = std::find(plain.result.tokens.begin() + 2, plain.result.tokens.end(), stop);
+  const std::vector<TokenId> want(plain.result.tokens.begin(), first);
+  const auto m = stories260k();
+  ThreadPool pool(1);
+  State state(m->config(), 24);
+  Sampler sampler(m->config().vocab_size, {0.0f, 0.9f, 1});
+  const std::vector<TokenId> stops{stop};
+  const std::vector<TokenId> prompt{1, 300};
+  EXPECT_EQ(generate(*m, state, sampler, prompt, 24, pool, {}, stops).tokens, want);
+  // The same stop inside the prompt ends the run there.
+  State state2(m->config(), 24);
+  const std::vector<TokenId> prompt2{1, 300, stop, 301};
+  EXPECT_EQ(generate(*m, state2, sampler, prompt2, 24, pool, {}, stops).tokens, prompt2);
+}
+
 TEST(Generate, PromptFillingTheBudgetStillSamplesOnce) {
   const Outcome r = run({1, 300, 301, 302}, 4);
   ASSERT_EQ(r.result.tokens.size(), 5u);
