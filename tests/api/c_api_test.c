@@ -1,6 +1,8 @@
 /* The C API from C: a greedy story equal to what the CLI prints, early stop, and every kind of
  * bad input answered with a status and a message (the process must not crash).
- *   llama2_c_api_test <llama2 CLI> <default data dir>     ($LLAMA2_TEST_DATA overrides the dir) */
+ *   llama2_c_api_test <llama2 CLI> <default data dir> [emulator]
+ * ($LLAMA2_TEST_DATA overrides the dir; the emulator, e.g. qemu-aarch64, runs the CLI in a
+ * cross build.) */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +63,8 @@ static char* read_command(const char* command) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s <llama2 CLI> <default data dir>\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: %s <llama2 CLI> <default data dir> [emulator]\n", argv[0]);
     return 2;
   }
   const char* data = getenv("LLAMA2_TEST_DATA");
@@ -93,8 +95,9 @@ int main(int argc, char** argv) {
   CHECK(llama2_vocab_size(NULL) < 0);
 
   /* The greedy story equals the CLI's stdout (which ends with a newline). */
-  snprintf(command, sizeof command, "'%s' '%s' -z '%s' -t 0 -n 64 -i 'Once upon a time' 2>/dev/null", argv[1], model,
-           tokenizer);
+  const char* emulator = argc == 4 ? argv[3] : "";
+  snprintf(command, sizeof command, "%s '%s' '%s' -z '%s' -t 0 -n 64 -i 'Once upon a time' 2>/dev/null", emulator,
+           argv[1], model, tokenizer);
   char* cli_text = read_command(command);
   CHECK(cli_text != NULL);
   llama2_generate_options options = llama2_default_generate_options();
