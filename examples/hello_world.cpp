@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     const auto prompt = tokenizer.encode(argc > 3 ? argv[3] : "Once upon a time", true, false);
     llama2::generate(*model, state, sampler, prompt, steps, pool, [&](llama2::TokenId prev, llama2::TokenId next) {
       const auto piece = tokenizer.decode(prev, next);
-      if (llama2::Tokenizer::is_printable(piece)) std::fwrite(piece.data(), 1, piece.size(), stdout);
+      if (tokenizer.is_printable(piece)) std::fwrite(piece.data(), 1, piece.size(), stdout);
     });
     std::printf("\n");
   } catch (const llama2::Error& e) {

@@ -50,14 +50,15 @@ class LLAMA2_API Engine {
   Engine(Engine&&) noexcept;
   Engine& operator=(Engine&&) noexcept;
 
-  // Encodes like the CLI: optional BOS, sentencepiece-style merges.
+  // Encodes text as plain text (special tokens spelled in it are not parsed).
   std::vector<TokenId> tokenize(std::string_view text, bool bos = true, bool eos = false) const;
   // The text of `tokens` (BOS/EOS add nothing; the leading space after BOS is dropped).
   // Throws for an id outside the vocabulary.
   std::string detokenize(std::span<const TokenId> tokens) const;
 
-  // Tokenizes `prompt` (with BOS) and generates until options.steps positions, a BOS, or the
-  // callback returns false.
+  // Tokenizes `prompt` as the CLI does (BOS if the vocabulary adds one, special tokens parsed)
+  // and generates until options.steps positions, one of the vocabulary's end-of-generation
+  // tokens (BOS for llama2.c models), or the callback returns false.
   Generation generate(std::string_view prompt, const GenerateOptions& options = {},
                       const PieceCallback& on_piece = {});
 

@@ -60,10 +60,10 @@ std::string Engine::detokenize(std::span<const TokenId> tokens) const {
   if (tokens.empty()) return {};
   // decode_all treats its first token as context only; a leading BOS context keeps the first
   // real token's text (and drops its leading space, as after BOS in a generation).
-  if (tokens.front() == kBosToken) return impl_->tokenizer.decode_all(tokens);
+  if (tokens.front() == impl_->tokenizer.bos()) return impl_->tokenizer.decode_all(tokens);
   std::vector<TokenId> with_bos;
   with_bos.reserve(tokens.size() + 1);
-  with_bos.push_back(kBosToken);
+  with_bos.push_back(impl_->tokenizer.bos());
   with_bos.insert(with_bos.end(), tokens.begin(), tokens.end());
   return impl_->tokenizer.decode_all(with_bos);
 }
@@ -78,7 +78,9 @@ Generation Engine::generate(std::string_view prompt_text, const GenerateOptions&
   const SamplerSettings settings{options.temperature, options.topp, options.seed};
   validate(settings, config.vocab_size);
 
-  const std::vector<TokenId> prompt = tokenizer.encode(prompt_text, /*bos=*/true, /*eos=*/false);
+  // As the CLI reads a prompt: special tokens spelled in it are parsed, as llama.cpp does.
+  std::vector<TokenId> prompt = tokenizer.encode(prompt_text, /*bos=*/true, /*eos=*/false, /*parse_special=*/true);
+  if (prompt.empty()) prompt.push_back(tokenizer.bos());  // a vocabulary that adds no BOS (Qwen), no text
   Generation out;
   out.tokens = prompt;
   State state(config, steps);
@@ -86,16 +88,22 @@ Generation Engine::generate(std::string_view prompt_text, const GenerateOptions&
   // The generated ids are collected here, not taken from generate()'s result, because a stop
   // unwinds past that result. The callback sees every token after the first, prompt included:
   // call k reports sequence position k + 1.
-  std::size_t position = 0;
-  const TokenCallback collect = [&](TokenId prev, TokenId next) {
-    if (++position >= prompt.size()) out.tokens.push_back(next);
+  const auto report = [&](TokenId prev, TokenId next) {
     const std::string_view piece = tokenizer.decode(prev, next);
-    if (!Tokenizer::is_printable(piece)) return;
+    if (!tokenizer.is_printable(piece)) return;
     out.text += piece;
     if (on_piece && !on_piece(piece)) throw StopRequested{};
   };
+  std::size_t position = 0;
+  const TokenCallback collect = [&](TokenId prev, TokenId next) {
+    if (++position >= prompt.size()) out.tokens.push_back(next);
+    report(prev, next);
+  };
   try {
-    llama2::generate(model, state, sampler, prompt, steps, impl_->pool, collect);
+    // The loop reports each token after the first, normally BOS; a vocabulary that starts
+    // without one has text there (as the CLI prints it).
+    if (!tokenizer.is_control(prompt.front())) report(-1, prompt.front());
+    llama2::generate(model, state, sampler, prompt, steps, impl_->pool, collect, tokenizer.generation_stops());
   } catch (const StopRequested&) {
     out.stopped = true;
   }

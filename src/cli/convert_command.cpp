@@ -6,6 +6,7 @@
 // published shape, quantized as it is generated (for benchmarks; no 4 GB fp32 file needed).
 // ============================================================================
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -34,6 +35,25 @@ void print_notes(const std::vector<std::string>& notes) {
 
 std::uint64_t file_size(const std::string& path) { return MappedFile(path).size(); }
 
+// A Hugging Face tokenizer.json, with the tokenizer_config.json beside it when there is one.
+Vocabulary read_hf_vocabulary(const std::string& tokenizer_json) {
+  const std::filesystem::path config = std::filesystem::path(tokenizer_json).parent_path() / "tokenizer_config.json";
+  return vocabulary_from_hf_tokenizer(tokenizer_json, std::filesystem::exists(config) ? config.string() : "");
+}
+
+// A model's embedding may have more rows than the tokenizer has tokens (Qwen pads to a
+// multiple of 128): the converter fills them with unused "[PAD<id>]" tokens.
+void pad_vocabulary(Vocabulary& v, int vocab_size) {
+  if (v.pieces.size() > static_cast<std::size_t>(vocab_size))
+    throw UsageError("the tokenizer has " + std::to_string(v.pieces.size()) + " tokens, more than the model's " +
+                     std::to_string(vocab_size));
+  for (std::size_t id = v.pieces.size(); id < static_cast<std::size_t>(vocab_size); ++id) {
+    v.pieces.push_back("[PAD" + std::to_string(id) + "]");
+    v.scores.push_back(0.0f);
+    v.token_types.push_back(kTokenUnused);
+  }
+}
+
 }  // namespace
 
 int convert_command(int argc, char** argv) {
@@ -56,9 +76,16 @@ int convert_command(int argc, char** argv) {
                  "in TYPE instead (e.g. attn_v=f32, blk\\.0\\.=q8_0); repeatable, first match wins")
       ->allow_extra_args(false);  // one rule per --tensor-type, so IN OUT after it stay positionals
   app.add_option("-z,--tokenizer", tokenizer_path, "llama2.c tokenizer.bin to embed in the GGUF file");
+  std::string hf_tokenizer;
+  app.add_option("--hf-tokenizer", hf_tokenizer,
+                 "Hugging Face tokenizer.json (byte-level BPE: Llama 3, Qwen, SmolLM) to embed in the GGUF file; "
+                 "tokenizer_config.json beside it gives BOS/EOS and the chat template")
+      ->excludes("-z");
   app.add_option("--tokenizer-out", tokenizer_out, "also write the model's vocabulary as a llama2.c tokenizer.bin");
   app.add_option("--name", name, "general.name of the GGUF file (default: the input's file name)");
-  app.add_option("--random-shape", random_shape, "write random weights of this shape instead (tinyllama)");
+  std::string shapes;
+  for (const std::string& n : gguf_random_shape_names()) shapes += (shapes.empty() ? "" : ", ") + n;
+  app.add_option("--random-shape", random_shape, "write random weights of this shape instead (" + shapes + ")");
   app.add_option("--seed", seed, "seed of the random weights")->capture_default_str();
   if (auto status = parse(app, argc, argv)) return *status;
 
@@ -72,10 +99,16 @@ int convert_command(int argc, char** argv) {
     if (!tensor_types.empty()) throw UsageError("--tensor-type applies to converting a model, not --random-shape");
     const std::string& out = files[0];
     if (!ends_with_gguf(out)) throw UsageError("--random-shape writes GGUF: OUT must end in .gguf");
-    const Config c = gguf_random_shape(random_shape);
+    RandomShape shape = gguf_random_shape(random_shape);
+    Config& c = shape.config;
     std::optional<Vocabulary> vocabulary;
     if (!tokenizer_path.empty()) vocabulary = vocabulary_from_tokenizer(Tokenizer::load(tokenizer_path, c.vocab_size));
-    print_notes(write_random_gguf(out, c, type, seed, vocabulary ? &*vocabulary : nullptr));
+    if (!hf_tokenizer.empty()) {
+      vocabulary = read_hf_vocabulary(hf_tokenizer);
+      if (random_shape == "micro") c.vocab_size = static_cast<int>(vocabulary->pieces.size());  // a test shape
+      pad_vocabulary(*vocabulary, c.vocab_size);
+    }
+    print_notes(write_random_gguf(out, c, type, seed, vocabulary ? &*vocabulary : nullptr, shape.tied_classifier));
   } else {
     if (files.size() != 2) throw UsageError("convert needs IN and OUT");
     const std::string &in = files[0], &out = files[1];
@@ -83,6 +116,10 @@ int convert_command(int argc, char** argv) {
     check_tensor_type_rules(*model, tensor_types);
     const int vocab_size = model->config().vocab_size;
     std::optional<Vocabulary> vocabulary = model->vocabulary();
+    if (!hf_tokenizer.empty()) {
+      vocabulary = read_hf_vocabulary(hf_tokenizer);
+      pad_vocabulary(*vocabulary, vocab_size);
+    }
     if (!tokenizer_path.empty()) {
       vocabulary = vocabulary_from_tokenizer(Tokenizer::load(tokenizer_path, vocab_size));
       // Keep the input's chat template when only the pieces come from tokenizer.bin.

@@ -62,8 +62,8 @@ void add_options(CLI::App& app, RunOptions& o) {
   app.add_option("-z,--tokenizer", o.tokenizer, "tokenizer file (default: a GGUF model's own vocabulary)")
       ->capture_default_str();
   app.add_option("--chat-template", o.chat_template,
-                 "chat format: llama2, zephyr or chatml (default: detected from a GGUF model, else llama2)")
-      ->check(CLI::IsMember({"llama2", "zephyr", "chatml"}));
+                 "chat format: llama2, zephyr, chatml or llama3 (default: detected from a GGUF model, else llama2)")
+      ->check(CLI::IsMember({"llama2", "zephyr", "chatml", "llama3"}));
   app.add_option("-m,--mode", o.mode, "generate or chat")
       ->capture_default_str()
       ->check(CLI::IsMember({"generate", "chat"}));
@@ -99,7 +99,7 @@ ChatTemplate choose_chat_template(const Model& model, const RunOptions& o) {
   const std::string jinja = model.vocabulary() ? model.vocabulary()->chat_template : "";
   if (jinja.empty()) return ChatTemplate::Llama2;
   if (const auto detected = detect_chat_template(jinja)) return *detected;
-  std::fprintf(stderr, "warning: the model's chat template is not one of llama2, zephyr, chatml; using llama2 "
+  std::fprintf(stderr, "warning: the model's chat template is not one of llama2, zephyr, chatml, llama3; using llama2 "
                        "(choose with --chat-template)\n");
   return ChatTemplate::Llama2;
 }
@@ -111,10 +111,11 @@ int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
   std::vector<TokenId> prompt;
   if (o.ids) {
     prompt = parse_token_ids(o.prompt);
-    if (prompt.empty()) prompt.push_back(kBosToken);
+    if (prompt.empty()) prompt.push_back(model.vocabulary() ? model.vocabulary()->bos : kBosToken);
   } else {
     tokenizer.emplace(load_tokenizer(model, o));
-    prompt = tokenizer->encode(o.prompt, /*bos=*/true, /*eos=*/false);
+    prompt = tokenizer->encode(o.prompt, /*bos=*/true, /*eos=*/false, /*parse_special=*/true);  // as llama.cpp reads a prompt
+    if (prompt.empty()) prompt.push_back(tokenizer->bos());  // no text, no BOS (Qwen): start from BOS anyway
   }
   State state(c, steps);
   Sampler sampler(c.vocab_size, {o.temperature, o.topp, static_cast<std::uint64_t>(o.seed <= 0 ? 0 : o.seed)});
@@ -123,20 +124,26 @@ int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
   if (tokenizer) {
     print_piece = [&](TokenId prev, TokenId next) {
       const std::string_view piece = tokenizer->decode(prev, next);
-      if (Tokenizer::is_printable(piece)) emit(piece);
+      if (tokenizer->is_printable(piece)) emit(piece);
     };
   }
+  // What ends the text: the vocabulary's own set (with --ids, run.c's BOS).
+  const std::vector<TokenId> stops =
+      tokenizer ? tokenizer->generation_stops() : std::vector<TokenId>(std::begin(kStoryEnd), std::end(kStoryEnd));
+  // The loops report each token after the first, which is normally BOS; a vocabulary that
+  // starts without one (Qwen's) has text there, printed here.
+  if (print_piece && !tokenizer->is_control(prompt.front())) print_piece(-1, prompt.front());
   GenerationResult result;
   if (o.lookup_ngram > 0 || !o.draft_model.empty()) {
     std::shared_ptr<const Model> draft;
     if (!o.draft_model.empty()) draft = Model::load(o.draft_model);
-    const SpeculativeOptions spec{o.draft_max, o.lookup_ngram, draft.get()};
+    const SpeculativeOptions spec{o.draft_max, o.lookup_ngram, draft.get(), stops};
     SpeculativeStats stats;
     result = generate_speculative(model, state, sampler.settings(), prompt, steps, pool, spec, print_piece, &stats);
     std::fprintf(stderr, "speculative: %d passes, %d drafted, %d accepted (%.0f %%)\n", stats.passes, stats.drafted,
                  stats.accepted, stats.drafted ? 100.0 * stats.accepted / stats.drafted : 0.0);
   } else {
-    result = generate(model, state, sampler, prompt, steps, pool, print_piece);
+    result = generate(model, state, sampler, prompt, steps, pool, print_piece, stops);
   }
   if (o.ids) {
     std::string line;

@@ -89,8 +89,8 @@ int serve_command(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   app.add_option("--chat-template", o.chat_template,
-                 "chat format: llama2, zephyr or chatml (default: detected from a GGUF model, else llama2)")
-      ->check(CLI::IsMember({"llama2", "zephyr", "chatml"}));
+                 "chat format: llama2, zephyr, chatml or llama3 (default: detected from a GGUF model, else llama2)")
+      ->check(CLI::IsMember({"llama2", "zephyr", "chatml", "llama3"}));
   app.add_flag("--no-prompt-cache", o.no_prompt_cache,
                "feed every prompt whole (default: reuse a free slot's KV cache for the longest matching prefix)");
   app.add_option("--alias", o.alias, "model id in the API (default: the file name without extension)");

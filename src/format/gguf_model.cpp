@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "format/gguf.hpp"
 #include "tokenizer/vocabulary.hpp"
+#include "tokenizer/bpe.hpp"
 #include "dtype/codec.hpp"
 
 namespace llama2 {
@@ -126,16 +127,20 @@ class LlamaBuilder {
 
   std::optional<Vocabulary> vocabulary(int vocab_size) const {
     const std::string_view model = f_.get_string("tokenizer.ggml.model", "");
-    // Other tokenizers (gpt2 BPE, ...) are not implemented: the model still runs on token ids.
-    if (model != "llama") return std::nullopt;
+    // Other tokenizers (BERT's, T5's, ...) are not implemented: the model still runs on token ids.
+    if (model != "llama" && model != "gpt2") return std::nullopt;
     const std::vector<std::string_view> tokens = f_.get_string_array("tokenizer.ggml.tokens");
     if (tokens.size() != static_cast<std::size_t>(vocab_size))
       fail("tokenizer.ggml.tokens has " + std::to_string(tokens.size()) + " tokens, the embedding has " +
            std::to_string(vocab_size) + " rows");
     Vocabulary v;
+    v.model = std::string(model);
     v.bos = token_id("tokenizer.ggml.bos_token_id", kBosToken, vocab_size);
     v.eos = token_id("tokenizer.ggml.eos_token_id", kEosToken, vocab_size);
-    v.add_bos = f_.get_bool("tokenizer.ggml.add_bos_token", true);
+    // llama.cpp's defaults: BOS for sentencepiece vocabularies and Llama 3's, not for the others.
+    const std::string pre(f_.get_string("tokenizer.ggml.pre", "default"));
+    const bool llama3 = v.byte_level() && pre_tokenizer_from_name(pre) == PreTokenizer::Llama3;
+    v.add_bos = f_.get_bool("tokenizer.ggml.add_bos_token", !v.byte_level() || llama3);
     v.chat_template = std::string(f_.get_string("tokenizer.chat_template", ""));
     v.scores = f_.find("tokenizer.ggml.scores") ? f_.get_float_array("tokenizer.ggml.scores")
                                                 : std::vector<float>(tokens.size(), 0.0f);
@@ -143,6 +148,15 @@ class LlamaBuilder {
                                                          : std::vector<std::int32_t>(tokens.size(), kTokenNormal);
     if (v.scores.size() != tokens.size() || v.token_types.size() != tokens.size())
       fail("tokenizer.ggml.scores / token_type do not have one entry per token");
+    if (v.byte_level()) {
+      // Byte-level tokens are kept as the file spells them; BpeTokenizer reads the spelling.
+      v.pre = pre;
+      v.ignore_merges = llama3;  // as llama.cpp: Llama 3's tokenizer.json sets ignore_merges
+      if (!f_.find("tokenizer.ggml.merges")) fail("a gpt2 vocabulary needs tokenizer.ggml.merges");
+      for (std::string_view m : f_.get_string_array("tokenizer.ggml.merges")) v.merges.emplace_back(m);
+      for (std::string_view t : tokens) v.pieces.emplace_back(t);
+      return v;
+    }
     for (std::size_t id = 0; id < tokens.size(); ++id) {
       if (std::isnan(v.scores[id])) fail("token " + std::to_string(id) + " has a NaN score");
       v.pieces.push_back(piece_from_gguf(tokens[id], static_cast<TokenId>(id), v.bos, v.eos));

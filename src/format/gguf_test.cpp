@@ -292,7 +292,7 @@ TEST(GgufModel, KQuantsRunCloseToFp32) {
 }
 
 TEST(GgufModel, RandomShapeWriterIsDeterministicAndLoads) {
-  const Config t = gguf_random_shape("tinyllama");
+  const Config t = gguf_random_shape("tinyllama").config;
   EXPECT_EQ(std::tie(t.dim, t.hidden_dim, t.n_layers, t.n_heads, t.n_kv_heads, t.vocab_size, t.seq_len),
             std::make_tuple(2048, 5632, 22, 32, 4, 32000, 2048));
   EXPECT_THROW(gguf_random_shape("huge"), UsageError);

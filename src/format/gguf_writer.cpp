@@ -271,17 +271,27 @@ void add_llama_metadata(GgufWriter& w, const Config& c, DType type, const std::s
   if (v.pieces.size() != static_cast<std::size_t>(c.vocab_size))
     throw Error("the vocabulary has " + std::to_string(v.pieces.size()) + " tokens, the model " +
                 std::to_string(c.vocab_size));
-  std::vector<std::string> tokens;
-  tokens.reserve(v.pieces.size());
-  for (std::size_t id = 0; id < v.pieces.size(); ++id)
-    tokens.push_back(piece_to_gguf(v.pieces[id], static_cast<TokenId>(id), v.bos, v.eos));
-  w.add_string("tokenizer.ggml.model", "llama");
-  w.add_string_array("tokenizer.ggml.tokens", tokens);
-  w.add_float32_array("tokenizer.ggml.scores", v.scores);
-  w.add_int32_array("tokenizer.ggml.token_type", v.token_types);
+  if (v.byte_level()) {
+    // As llama.cpp's converter writes a byte-level vocabulary: tokens as spelled, merges, the
+    // pre-tokenizer's name; no scores and no unknown token.
+    w.add_string("tokenizer.ggml.model", "gpt2");
+    w.add_string("tokenizer.ggml.pre", v.pre);
+    w.add_string_array("tokenizer.ggml.tokens", v.pieces);
+    w.add_int32_array("tokenizer.ggml.token_type", v.token_types);
+    w.add_string_array("tokenizer.ggml.merges", v.merges);
+  } else {
+    std::vector<std::string> tokens;
+    tokens.reserve(v.pieces.size());
+    for (std::size_t id = 0; id < v.pieces.size(); ++id)
+      tokens.push_back(piece_to_gguf(v.pieces[id], static_cast<TokenId>(id), v.bos, v.eos));
+    w.add_string("tokenizer.ggml.model", "llama");
+    w.add_string_array("tokenizer.ggml.tokens", tokens);
+    w.add_float32_array("tokenizer.ggml.scores", v.scores);
+    w.add_int32_array("tokenizer.ggml.token_type", v.token_types);
+    w.add_uint32("tokenizer.ggml.unknown_token_id", static_cast<std::uint32_t>(kUnkToken));
+  }
   w.add_uint32("tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(v.bos));
   w.add_uint32("tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(v.eos));
-  w.add_uint32("tokenizer.ggml.unknown_token_id", static_cast<std::uint32_t>(kUnkToken));
   w.add_bool("tokenizer.ggml.add_bos_token", v.add_bos);
   w.add_bool("tokenizer.ggml.add_eos_token", false);
   if (!v.chat_template.empty()) w.add_string("tokenizer.chat_template", v.chat_template);
@@ -472,6 +482,8 @@ void write_llama2c_v0(const Model& model, const std::string& path) {
 }
 
 void write_tokenizer_bin(const Vocabulary& v, const std::string& path) {
+  if (v.byte_level())
+    throw Error("a byte-level BPE vocabulary (tokenizer.ggml.model gpt2) has no llama2.c tokenizer.bin form");
   std::int32_t max_length = 0;
   for (const auto& p : v.pieces) max_length = std::max<std::int32_t>(max_length, static_cast<std::int32_t>(p.size()));
   FloatFile f(path);
@@ -488,17 +500,41 @@ void write_tokenizer_bin(const Vocabulary& v, const std::string& path) {
 // ===========================================================================
 // Random-weight models of a published shape
 // ===========================================================================
-Config gguf_random_shape(const std::string& name) {
-  if (name != "tinyllama") throw UsageError("unknown shape '" + name + "' (known: tinyllama)");
-  Config c;
-  c.dim = 2048;
-  c.hidden_dim = 5632;
-  c.n_layers = 22;
-  c.n_heads = 32;
-  c.n_kv_heads = 4;
-  c.vocab_size = 32000;
-  c.seq_len = 2048;
-  return c;
+std::vector<std::string> gguf_random_shape_names() { return {"tinyllama", "smollm2-135m", "smollm2-360m", "micro"}; }
+
+RandomShape gguf_random_shape(const std::string& name) {
+  // dim, hidden, layers, heads, kv heads, vocab, context, RoPE base, tied: from each model's
+  // config.json on the hub.
+  struct Row {
+    const char* name;
+    int dim, hidden, layers, heads, kv_heads, vocab, seq_len;
+    float rope_theta;
+    bool tied;
+  };
+  static constexpr Row kShapes[] = {
+      {"tinyllama", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},
+      {"smollm2-135m", 576, 1536, 30, 9, 3, 49152, 8192, 100000.0f, true},
+      {"smollm2-360m", 960, 2560, 32, 15, 5, 49152, 8192, 100000.0f, true},
+      {"micro", 64, 192, 2, 4, 2, 512, 512, 10000.0f, false},
+  };
+  for (const Row& r : kShapes) {
+    if (name != r.name) continue;
+    RandomShape s;
+    Config& c = s.config;
+    c.dim = r.dim;
+    c.hidden_dim = r.hidden;
+    c.n_layers = r.layers;
+    c.n_heads = r.heads;
+    c.n_kv_heads = r.kv_heads;
+    c.vocab_size = r.vocab;
+    c.seq_len = r.seq_len;
+    c.rope_theta = r.rope_theta;
+    s.tied_classifier = r.tied;
+    return s;
+  }
+  std::string known;
+  for (const std::string& n : gguf_random_shape_names()) known += (known.empty() ? "" : ", ") + n;
+  throw UsageError("unknown shape '" + name + "' (known: " + known + ")");
 }
 
 namespace {
@@ -512,7 +548,7 @@ std::uint64_t mix(std::uint64_t x) {
 }  // namespace
 
 std::vector<std::string> write_random_gguf(const std::string& path, const Config& config, DType type,
-                                           std::uint64_t seed, const Vocabulary* vocabulary) {
+                                           std::uint64_t seed, const Vocabulary* vocabulary, bool tied_classifier) {
   validate(config);
   GgufWriter w;
   add_llama_metadata(w, config, type, "random " + std::to_string(config.dim) + "-dim llama", vocabulary);
@@ -535,7 +571,7 @@ std::vector<std::string> write_random_gguf(const std::string& path, const Config
     };
   };
   auto pool = std::make_shared<ThreadPool>(ThreadPool::hardware_threads());
-  auto notes = add_llama_tensors(w, llama_tensors(config, /*tied_classifier=*/false, make),
+  auto notes = add_llama_tensors(w, llama_tensors(config, tied_classifier, make),
                                  [type](const std::string&) { return type; }, pool);
   w.write_file(path);
   return notes;

@@ -100,14 +100,23 @@ void write_llama2c_v0(const Model& model, const std::string& path);
 // Writes a vocabulary as llama2.c's tokenizer.bin.
 void write_tokenizer_bin(const Vocabulary& vocabulary, const std::string& path);
 
-// TinyLlama-1.1B's exact shape (dim 2048, hidden 5632, 22 layers, 32 heads, 4 kv heads,
-// vocab 32000, context 2048). Throws UsageError for other names.
-Config gguf_random_shape(const std::string& name);
+// A published model's exact shape, for random-weight files.
+struct RandomShape {
+  Config config;
+  bool tied_classifier = false;  // no output.weight: the classifier is the embedding
+};
+// "tinyllama" (TinyLlama-1.1B: dim 2048, hidden 5632, 22 layers, 32/4 heads, vocab 32000),
+// "smollm2-135m", "smollm2-360m" (tied, vocab 49152, RoPE base 100000) and "micro" (dim 64,
+// 2 layers; for tests, its vocab is the vocabulary's). Throws UsageError for other names.
+RandomShape gguf_random_shape(const std::string& name);
+// The names gguf_random_shape knows.
+std::vector<std::string> gguf_random_shape_names();
 
 // Writes a GGUF model of shape `config` with deterministic random weights (seeded), scaled
 // like a trained model's, quantized row by row straight into `type`: no fp32 copy of the
 // model ever exists, so a 1B model needs only a few tensors' worth of memory.
 std::vector<std::string> write_random_gguf(const std::string& path, const Config& config, DType type,
-                                           std::uint64_t seed, const Vocabulary* vocabulary = nullptr);
+                                           std::uint64_t seed, const Vocabulary* vocabulary = nullptr,
+                                           bool tied_classifier = false);
 
 }  // namespace llama2

@@ -44,16 +44,16 @@ void chat(const Model& model, const Tokenizer& tokenizer, State& state, Sampler&
     // prompt's away; skipping the same draws keeps a seed's replies identical to run.c's.
     sampler.skip_draws(static_cast<int>(prompt.size()) - 1);
     token = prompt.back();
-    TokenId end_of_turn = kEosToken;
+    TokenId end_of_turn = tokenizer.eos();
     for (;;) {
       const TokenId next = sampler.sample(state.logits);
-      if (next == kEosToken ||
+      if (next == tokenizer.eos() ||
           std::find(options.stop_tokens.begin(), options.stop_tokens.end(), next) != options.stop_tokens.end()) {
         end_of_turn = next;
         break;
       }
       const std::string_view piece = tokenizer.decode(token, next);
-      if (Tokenizer::is_printable(piece)) out << piece << std::flush;
+      if (tokenizer.is_printable(piece)) out << piece << std::flush;
       token = next;
       if (pos >= steps) {
         out << "\n[context full: " << steps << " positions used]\n";

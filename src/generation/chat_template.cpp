@@ -40,6 +40,21 @@ std::vector<Segment> render_segments(ChatTemplate tmpl, std::string_view system,
                          {true, "<|im_start|>"}, {false, "assistant\n"}});
       return s;
     }
+    case ChatTemplate::Llama3: {
+      std::vector<Segment> s;
+      auto header = [&](const char* role) {
+        s.insert(s.end(), {{true, "<|start_header_id|>"}, {false, role}, {true, "<|end_header_id|>"}});
+      };
+      if (first && !system.empty()) {
+        header("system");
+        s.insert(s.end(), {{false, "\n\n" + sys}, {true, "<|eot_id|>"}});
+      }
+      header("user");
+      s.insert(s.end(), {{false, "\n\n" + usr}, {true, "<|eot_id|>"}});
+      header("assistant");
+      s.push_back({false, "\n\n"});
+      return s;
+    }
   }
   return {{false, usr}};
 }
@@ -47,7 +62,7 @@ std::vector<Segment> render_segments(ChatTemplate tmpl, std::string_view system,
 // The id of the vocabulary piece spelled exactly `marker`, or -1. "</s>" is EOS whatever its
 // spelling in the vocabulary (tokenizer.bin writes it "\n</s>\n").
 TokenId marker_token(const Tokenizer& tokenizer, std::string_view marker) {
-  if (marker == "</s>") return kEosToken;
+  if (marker == "</s>" && !tokenizer.is_byte_level()) return kEosToken;
   for (TokenId id = 0; id < tokenizer.vocab_size(); ++id)
     if (tokenizer.piece(id) == marker) return id;
   return -1;
@@ -63,9 +78,9 @@ std::string render_user_turn(ChatTemplate tmpl, std::string_view system, std::st
 
 std::vector<TokenId> encode_user_turn(const Tokenizer& tokenizer, ChatTemplate tmpl, std::string_view system,
                                       std::string_view user, bool first) {
-  const bool bos = first || tmpl == ChatTemplate::Llama2;
+  const bool bos = (first || tmpl == ChatTemplate::Llama2) && tokenizer.adds_bos();
   std::vector<TokenId> out;
-  if (bos) out.push_back(kBosToken);
+  if (bos) out.push_back(tokenizer.bos());
   std::string pending;  // text (and markers the vocabulary lacks) not yet encoded
   auto flush = [&] {
     if (pending.empty()) return;
@@ -87,15 +102,23 @@ std::vector<TokenId> encode_user_turn(const Tokenizer& tokenizer, ChatTemplate t
 }
 
 std::vector<TokenId> chat_stop_tokens(const Tokenizer& tokenizer, ChatTemplate tmpl) {
-  std::vector<TokenId> stops{kEosToken};
-  if (tmpl == ChatTemplate::ChatML)
-    if (const TokenId id = marker_token(tokenizer, "<|im_end|>"); id >= 0 && id != kEosToken) stops.push_back(id);
+  std::vector<TokenId> stops = tokenizer.reply_stops();
+  if (const TokenId id = chat_end_of_turn(tokenizer, tmpl); std::find(stops.begin(), stops.end(), id) == stops.end())
+    stops.push_back(id);
   return stops;
+}
+
+TokenId chat_end_of_turn(const Tokenizer& tokenizer, ChatTemplate tmpl) {
+  const char* marker = tmpl == ChatTemplate::ChatML ? "<|im_end|>" : tmpl == ChatTemplate::Llama3 ? "<|eot_id|>" : "";
+  if (*marker)
+    if (const TokenId id = marker_token(tokenizer, marker); id >= 0) return id;
+  return tokenizer.eos();
 }
 
 std::optional<ChatTemplate> detect_chat_template(std::string_view jinja) {
   // Most distinctive first: a ChatML template may also mention other markers in comments.
   if (jinja.find("<|im_start|>") != std::string_view::npos) return ChatTemplate::ChatML;
+  if (jinja.find("<|start_header_id|>") != std::string_view::npos) return ChatTemplate::Llama3;
   if (jinja.find("<|user|>") != std::string_view::npos && jinja.find("<|assistant|>") != std::string_view::npos)
     return ChatTemplate::Zephyr;
   if (jinja.find("[INST]") != std::string_view::npos) return ChatTemplate::Llama2;
@@ -103,9 +126,9 @@ std::optional<ChatTemplate> detect_chat_template(std::string_view jinja) {
 }
 
 ChatTemplate chat_template_from_name(std::string_view name) {
-  for (ChatTemplate t : {ChatTemplate::Llama2, ChatTemplate::Zephyr, ChatTemplate::ChatML})
+  for (ChatTemplate t : {ChatTemplate::Llama2, ChatTemplate::Zephyr, ChatTemplate::ChatML, ChatTemplate::Llama3})
     if (name == chat_template_name(t)) return t;
-  throw UsageError("unknown chat template '" + std::string(name) + "' (known: llama2, zephyr, chatml)");
+  throw UsageError("unknown chat template '" + std::string(name) + "' (known: llama2, zephyr, chatml, llama3)");
 }
 
 const char* chat_template_name(ChatTemplate tmpl) {
@@ -113,6 +136,7 @@ const char* chat_template_name(ChatTemplate tmpl) {
     case ChatTemplate::Llama2: return "llama2";
     case ChatTemplate::Zephyr: return "zephyr";
     case ChatTemplate::ChatML: return "chatml";
+    case ChatTemplate::Llama3: return "llama3";
   }
   return "?";
 }

@@ -14,6 +14,7 @@ enum class ChatTemplate {
   Llama2,  // [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]
   Zephyr,  // <|system|>\n{system}</s>\n<|user|>\n{user}</s>\n<|assistant|>\n   (TinyLlama-Chat)
   ChatML,  // <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n
+  Llama3,  // <|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
 };
 
 // Renders one user turn. `first` is true for the first turn of the conversation, the only
@@ -30,15 +31,19 @@ std::string render_user_turn(ChatTemplate tmpl, std::string_view system, std::st
 std::vector<TokenId> encode_user_turn(const Tokenizer& tokenizer, ChatTemplate tmpl, std::string_view system,
                                       std::string_view user, bool first);
 
-// Tokens that end an assistant reply: EOS, and the template's end-of-turn piece when the
-// vocabulary has one (ChatML's <|im_end|>).
+// Tokens that end an assistant reply: the vocabulary's (Tokenizer::reply_stops: EOS, and a
+// byte-level vocabulary's end-of-turn tokens), and the template's end-of-turn piece.
 std::vector<TokenId> chat_stop_tokens(const Tokenizer& tokenizer, ChatTemplate tmpl);
+
+// The token that closes a turn of this template, fed after a reply: ChatML's <|im_end|>,
+// Llama 3's <|eot_id|> when the vocabulary has them, else EOS.
+TokenId chat_end_of_turn(const Tokenizer& tokenizer, ChatTemplate tmpl);
 
 // Recognizes a Jinja chat template (GGUF's tokenizer.chat_template) by its distinctive markers;
 // nothing for a template of another family.
 std::optional<ChatTemplate> detect_chat_template(std::string_view jinja);
 
-// "llama2", "zephyr", "chatml" <-> ChatTemplate (names for --chat-template). The parser throws
+// "llama2", "zephyr", "chatml", "llama3" <-> ChatTemplate (names for --chat-template). The parser throws
 // UsageError for another name.
 ChatTemplate chat_template_from_name(std::string_view name);
 const char* chat_template_name(ChatTemplate tmpl);

@@ -29,7 +29,7 @@ void check_generation_args(const Config& c, const State& state, std::span<const 
 }
 
 GenerationResult generate(const Model& model, State& state, Sampler& sampler, std::span<const TokenId> prompt,
-                          int steps, ThreadPool& pool, const TokenCallback& on_token) {
+                          int steps, ThreadPool& pool, const TokenCallback& on_token, std::span<const TokenId> stops) {
   const Config& c = model.config();
   check_generation_args(c, state, prompt, steps);
 
@@ -45,7 +45,7 @@ GenerationResult generate(const Model& model, State& state, Sampler& sampler, st
   // prompt ends the run right after the position before it.
   int n_feed = n_prompt;
   for (int i = 1; i < n_prompt; ++i)
-    if (prompt[i] == kBosToken) {
+    if (std::find(stops.begin(), stops.end(), prompt[i]) != stops.end()) {
       n_feed = i;
       break;
     }
@@ -76,7 +76,7 @@ GenerationResult generate(const Model& model, State& state, Sampler& sampler, st
     TokenId token = prompt[n_prompt - 1];
     for (;;) {
       const TokenId next = sampler.sample(state.logits);
-      if (next == kBosToken) break;  // the reference treats BOS as the end of a story
+      if (std::find(stops.begin(), stops.end(), next) != stops.end()) break;
       result.tokens.push_back(next);
       if (on_token) on_token(token, next);
       token = next;

@@ -21,10 +21,17 @@ struct GenerationResult {
                                  // the end of the first forward pass
 };
 
+// What ends a run when nothing else is known: a BOS, the start of the next story (run.c's rule
+// for llama2.c models). Tokenizer::generation_stops() gives a vocabulary's own set.
+inline constexpr TokenId kStoryEnd[] = {kBosToken};
+
 // Runs llama2.c's generate loop for `steps` positions (the State must hold that many).
 // The prompt must be non-empty and no longer than `steps`; its ids must be in the vocab.
+// A sampled token in `stops` ends the run (it is not part of the result); so does one inside
+// the prompt, right before it.
 GenerationResult generate(const Model& model, State& state, Sampler& sampler, std::span<const TokenId> prompt,
-                          int steps, ThreadPool& pool, const TokenCallback& on_token = {});
+                          int steps, ThreadPool& pool, const TokenCallback& on_token = {},
+                          std::span<const TokenId> stops = kStoryEnd);
 
 // The checks generate() makes before it runs: a non-empty prompt of ids in the vocabulary that
 // fits in `steps`, which fits in the state. Throws Error.

@@ -214,10 +214,11 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
       throw Error("the draft model's context (" + std::to_string(dc.seq_len) + ") is shorter than the " +
                   std::to_string(steps) + " positions asked for");
   }
-  // A BOS inside the prompt ends the run at it (the reference's rule); nothing to speculate.
-  if (std::find(prompt.begin() + 1, prompt.end(), kBosToken) != prompt.end()) {
+  // A stop inside the prompt ends the run at it (the reference's rule); nothing to speculate.
+  const std::vector<TokenId>& stops = options.stops;
+  if (std::find_first_of(prompt.begin() + 1, prompt.end(), stops.begin(), stops.end()) != prompt.end()) {
     Sampler sampler(c.vocab_size, settings);
-    return generate(model, state, sampler, prompt, steps, pool, on_token);
+    return generate(model, state, sampler, prompt, steps, pool, on_token, stops);
   }
 
   using Clock = std::chrono::steady_clock;
@@ -284,7 +285,7 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
           next = draw(p, 1.0f, rng);
         }
       }
-      if (next == kBosToken) {  // the reference treats BOS as the end of a story
+      if (std::find(stops.begin(), stops.end(), next) != stops.end()) {
         ended = true;
         break;
       }

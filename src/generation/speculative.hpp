@@ -28,6 +28,7 @@ struct SpeculativeOptions {
   int max_draft = 8;               // drafts checked per pass (1..64)
   int lookup_ngram = 0;            // prompt lookup: longest n-gram to match (0 = off)
   const Model* draft = nullptr;    // draft model (null = none); same vocabulary as the model
+  std::vector<TokenId> stops{kBosToken};  // tokens that end the run (see generate())
 };
 
 struct SpeculativeStats {

@@ -13,7 +13,7 @@ namespace llama2 {
 std::vector<std::string> TokenTrie::token_bytes(const Tokenizer& tokenizer) {
   std::vector<std::string> bytes(static_cast<std::size_t>(tokenizer.vocab_size()));
   for (TokenId id = 0; id < tokenizer.vocab_size(); ++id) {
-    if (id == kUnkToken || id == kBosToken || id == kEosToken) continue;
+    if (tokenizer.is_control(id)) continue;
     // After any token but BOS a piece keeps its leading space; a reply never follows BOS
     // directly except for an empty completion prompt, where a leading space is invalid JSON anyway.
     bytes[static_cast<std::size_t>(id)] = std::string(tokenizer.decode(kEosToken, id));

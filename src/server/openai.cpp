@@ -336,9 +336,9 @@ CompletionRequest parse_completion_request(std::string_view text, Endpoint endpo
 
 std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& tokenizer, ChatTemplate tmpl) {
   if (r.endpoint == Endpoint::Completions) {
-    if (!r.prompt_ids) return tokenizer.encode(r.prompt, /*bos=*/true, /*eos=*/false);
+    if (!r.prompt_ids) return tokenizer.encode(r.prompt, /*bos=*/true, /*eos=*/false, /*parse_special=*/true);
     // Token ids are taken as given; an empty list still needs a first token to predict from.
-    std::vector<TokenId> ids = r.prompt_ids->empty() ? std::vector<TokenId>{kBosToken} : *r.prompt_ids;
+    std::vector<TokenId> ids = r.prompt_ids->empty() ? std::vector<TokenId>{tokenizer.bos()} : *r.prompt_ids;
     for (TokenId id : ids)
       if (id >= tokenizer.vocab_size())
         throw ApiError(400,
@@ -364,7 +364,7 @@ std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& 
   if (r.tools) system += (system.empty() ? "" : "\n\n") + tools_system_prompt(*r.tools);
   // An earlier reply ends with the token that ends a turn of this template, fed back as chat
   // mode feeds it (ChatML's <|im_end|> when the vocabulary has it, else EOS).
-  const TokenId end_of_turn = chat_stop_tokens(tokenizer, tmpl).back();
+  const TokenId end_of_turn = chat_end_of_turn(tokenizer, tmpl);
   std::vector<TokenId> ids;
   bool first = true;
   for (const ChatMessage& m : r.messages) {

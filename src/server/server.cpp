@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <algorithm>
 #include <httplib.h>
 
 #include <atomic>
@@ -149,11 +150,13 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     params.grammar = request.grammar;
     // A required (or named) tool call: the reply is held to the form of a call.
     if (request.tools && request.tools->grammar) params.grammar = request.tools->grammar;
-    if (endpoint == Endpoint::ChatCompletions) {
-      // The template's end of turn; a BOS would start a new story, never part of a reply.
-      params.stop_tokens = chat_stop_tokens(tokenizer, options.chat_template);
-      params.stop_tokens.push_back(kBosToken);
-    }
+    // The vocabulary's ends of text and, for chat, the template's end of turn. A BOS of a
+    // llama2.c vocabulary would start a new story, never part of a reply.
+    params.stop_tokens = endpoint == Endpoint::ChatCompletions ? chat_stop_tokens(tokenizer, options.chat_template)
+                                                               : tokenizer.reply_stops();
+    for (const TokenId id : tokenizer.generation_stops())
+      if (std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) == params.stop_tokens.end())
+        params.stop_tokens.push_back(id);
     channels = scheduler.submit(std::move(params), request.n);
   } catch (const ApiError& e) {
     send_error(res, e);

@@ -11,6 +11,7 @@
 #include "core/utf8.hpp"
 #include "core/mapped_file.hpp"
 #include "core/byte_reader.hpp"
+#include "tokenizer/bpe.hpp"
 
 namespace llama2 {
 
@@ -107,6 +108,10 @@ Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores)
       throw Error("tokenizer piece " + std::to_string(id) + " has a NaN score");
 
   for (int b = 0; b < 256; ++b) byte_pieces_[b] = static_cast<char>(b);
+  control_.assign(pieces_.size(), false);
+  control_[kUnkToken] = control_[kBosToken] = control_[kEosToken] = true;
+  generation_stops_ = {kBosToken};
+  reply_stops_ = {kEosToken};
 
   // Load factor <= 1/2 keeps probe chains short.
   piece_index_.assign(std::bit_ceil(pieces_.size() * 2), -1);
@@ -123,6 +128,41 @@ Tokenizer::Tokenizer(std::vector<std::string> pieces, std::vector<float> scores)
       if (pieces_[other] == piece) break;  // a duplicate piece: the lowest id keeps the spelling
     }
   }
+}
+
+namespace {
+// The texts of end-of-turn tokens across the byte-level families (llama.cpp's end-of-generation
+// list): a control token spelled like one of these ends a reply and a generation.
+constexpr std::string_view kEndOfTurnTexts[] = {
+    "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<|end|>",
+    "<end_of_turn>", "<|END_OF_TURN_TOKEN|>", "<EOT>", "</s>", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"};
+}  // namespace
+
+Tokenizer::Tokenizer(BpeTokenizer bpe, std::vector<std::int32_t> token_types, TokenId bos, TokenId eos,
+                     bool add_bos)
+    : bos_(bos), eos_(eos), add_bos_(add_bos) {
+  const int n = bpe.vocab_size();
+  if (!token_types.empty() && token_types.size() != static_cast<std::size_t>(n))
+    throw Error("the vocabulary has " + std::to_string(n) + " tokens but " + std::to_string(token_types.size()) +
+                " token types");
+  for (const TokenId id : {bos, eos})
+    if (id < 0 || id >= n)
+      throw Error("special token id " + std::to_string(id) + " is outside the vocab of " + std::to_string(n));
+  pieces_.reserve(n);
+  for (TokenId id = 0; id < n; ++id) pieces_.emplace_back(bpe.decode(id));
+  scores_.assign(n, 0.0f);
+  control_.assign(n, false);
+  for (TokenId id = 0; id < n; ++id)
+    if (!token_types.empty() && token_types[id] == 3) control_[id] = true;
+  control_[bos] = control_[eos] = true;
+  reply_stops_ = {eos};
+  for (TokenId id = 0; id < n; ++id) {
+    if (!control_[id] || id == eos) continue;
+    for (const std::string_view text : kEndOfTurnTexts)
+      if (pieces_[id] == text) reply_stops_.push_back(id);
+  }
+  generation_stops_ = reply_stops_;
+  bpe_ = std::make_shared<const BpeTokenizer>(std::move(bpe));
 }
 
 Tokenizer Tokenizer::load(const std::string& path, int vocab_size) {
@@ -229,7 +269,15 @@ struct LowerPriority {
 
 }  // namespace
 
-std::vector<TokenId> Tokenizer::encode(std::string_view text, bool bos, bool eos) const {
+std::vector<TokenId> Tokenizer::encode(std::string_view text, bool bos, bool eos, bool parse_special) const {
+  if (bpe_) {
+    std::vector<TokenId> ids;
+    if (bos && add_bos_) ids.push_back(bos_);
+    const std::vector<TokenId> words = bpe_->encode(text, parse_special);
+    ids.insert(ids.end(), words.begin(), words.end());
+    if (eos) ids.push_back(eos_);
+    return ids;
+  }
   std::vector<TokenId> ids;
   if (bos) ids.push_back(kBosToken);
   const NormalizedText normalized = normalize(text);
@@ -316,6 +364,7 @@ std::string_view Tokenizer::decode(TokenId prev, TokenId token) const {
   if (token < 0 || token >= vocab_size())
     throw Error("token id " + std::to_string(token) + " is outside the vocab of " + std::to_string(vocab_size()));
   std::string_view piece = pieces_[token];
+  if (bpe_) return control_[token] ? std::string_view() : piece;
   if (prev == kBosToken && !piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
   if (const int byte = byte_token_value(piece); byte >= 0) return {&byte_pieces_[byte], 1};
   return piece;
@@ -324,15 +373,15 @@ std::string_view Tokenizer::decode(TokenId prev, TokenId token) const {
 std::string Tokenizer::decode_all(std::span<const TokenId> tokens) const {
   std::string text;
   for (std::size_t i = 1; i < tokens.size(); ++i) {
-    if (tokens[i] == kBosToken || tokens[i] == kEosToken) continue;
+    if (bpe_ ? is_control(tokens[i]) : tokens[i] == kBosToken || tokens[i] == kEosToken) continue;
     text.append(decode(tokens[i - 1], tokens[i]));
   }
   return text;
 }
 
-bool Tokenizer::is_printable(std::string_view piece) {
+bool Tokenizer::is_printable(std::string_view piece) const {
   if (piece.empty()) return false;
-  if (piece.size() > 1) return true;
+  if (piece.size() > 1 || bpe_) return true;
   const auto byte = static_cast<unsigned char>(piece[0]);
   // The C locale's isprint/isspace, spelled out so the program's locale cannot change it.
   return (byte >= 0x20 && byte <= 0x7E) || byte == '\t' || byte == '\n' || byte == '\v' || byte == '\f' ||

@@ -428,14 +428,15 @@ TEST(TokenizerDecode, DecodeAllSkipsSpecialTokensAndUsesFirstTokenAsContext) {
 }
 
 TEST(TokenizerDecode, IsPrintableFollowsSafePrintf) {
-  EXPECT_FALSE(Tokenizer::is_printable(""));
-  EXPECT_FALSE(Tokenizer::is_printable(std::string_view("\0", 1)));
-  EXPECT_FALSE(Tokenizer::is_printable("\x01"));
-  EXPECT_FALSE(Tokenizer::is_printable("\x7F"));
-  EXPECT_FALSE(Tokenizer::is_printable("\xF0"));  // a lone byte of a byte-fallback emoji
-  EXPECT_FALSE(Tokenizer::is_printable("\x80"));
+  const Tokenizer tokenizer({"<unk>", "\n<s>\n", "\n</s>\n"}, {0, 0, 0});
+  EXPECT_FALSE(tokenizer.is_printable(""));
+  EXPECT_FALSE(tokenizer.is_printable(std::string_view("\0", 1)));
+  EXPECT_FALSE(tokenizer.is_printable("\x01"));
+  EXPECT_FALSE(tokenizer.is_printable("\x7F"));
+  EXPECT_FALSE(tokenizer.is_printable("\xF0"));  // a lone byte of a byte-fallback emoji
+  EXPECT_FALSE(tokenizer.is_printable("\x80"));
   for (const char* ok : {"a", " ", "~", "\t", "\n", "\v", "\f", "\r", "ab", "\xF0\x9F\xA6\x99", "\x01\x02"})
-    EXPECT_TRUE(Tokenizer::is_printable(ok)) << escaped(ok);
+    EXPECT_TRUE(tokenizer.is_printable(ok)) << escaped(ok);
 }
 
 TEST(TokenizerDecode, CopiesAreIndependent) {

@@ -1,6 +1,7 @@
 #include "tokenizer/vocabulary.hpp"
 
 #include "core/error.hpp"
+#include "tokenizer/bpe.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace llama2 {
@@ -64,6 +65,13 @@ Vocabulary vocabulary_from_tokenizer(const Tokenizer& tokenizer) {
 }
 
 Tokenizer make_tokenizer(const Vocabulary& vocabulary) {
+  if (vocabulary.byte_level()) {
+    BpeTokenizer bpe(vocabulary.pieces, vocabulary.merges, vocabulary.token_types,
+                     pre_tokenizer_from_name(vocabulary.pre), vocabulary.ignore_merges);
+    return Tokenizer(std::move(bpe), vocabulary.token_types, vocabulary.bos, vocabulary.eos, vocabulary.add_bos);
+  }
+  if (vocabulary.model != "llama")
+    throw Error("tokenizer model '" + vocabulary.model + "' is not supported (known: llama, gpt2)");
   if (vocabulary.bos != kBosToken || vocabulary.eos != kEosToken)
     throw Error("the model's vocabulary has BOS " + std::to_string(vocabulary.bos) + " and EOS " +
                 std::to_string(vocabulary.eos) + "; the Llama tokenizer needs BOS 1 and EOS 2");

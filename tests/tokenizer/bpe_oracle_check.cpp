@@ -1,7 +1,8 @@
-// bpe_oracle_check tokenizer.json PRE CASES: our BpeTokenizer, built from a Hugging Face
-// tokenizer.json the way llama.cpp's converter reads one (tokens in id order, added special
-// tokens as control, other added tokens user-defined, merges as "left right"), must give
-// tokenizers.js's ids for every case bpe_oracle.mjs wrote, and decode them back to its text.
+// bpe_oracle_check MODEL.gguf PRE CASES: the vocabulary of a GGUF file that `llama2 convert
+// --hf-tokenizer` wrote from a Hugging Face tokenizer.json (as llama.cpp's converter does),
+// loaded back as the engine's Tokenizer, must be recognised as pre-tokenizer PRE and give
+// tokenizers.js's ids for every case bpe_oracle.mjs wrote (special tokens in the text parsed,
+// no BOS), and its pieces must join back into tokenizers.js's decoding.
 // Prints the first mismatches; exit status 1 if there is any.
 #include <cstdio>
 #include <fstream>
@@ -10,7 +11,9 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "tokenizer/bpe.hpp"
+#include "model/model.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tokenizer/vocabulary.hpp"
 
 namespace {
 
@@ -20,34 +23,20 @@ std::string from_hex(const std::string& hex) {
   return out;
 }
 
-llama2::BpeTokenizer load(const std::string& path, llama2::PreTokenizer pre) {
-  std::ifstream f(path);
-  const nlohmann::json j = nlohmann::json::parse(f);
-  const nlohmann::json& model = j.at("model");
-  std::vector<std::string> tokens;
-  std::vector<std::int32_t> types;
-  auto put = [&](std::size_t id, const std::string& token, std::int32_t type) {
-    if (id >= tokens.size()) tokens.resize(id + 1), types.resize(id + 1, 5);  // gaps: unused
-    tokens[id] = token;
-    types[id] = type;
-  };
-  for (const auto& [token, id] : model.at("vocab").items()) put(id.get<std::size_t>(), token, 1);
-  for (const auto& t : j.at("added_tokens")) put(t.at("id").get<std::size_t>(), t.at("content"), t.at("special").get<bool>() ? 3 : 4);
-  std::vector<std::string> merges;
-  for (const auto& m : model.at("merges"))
-    merges.push_back(m.is_string() ? m.get<std::string>() : m[0].get<std::string>() + " " + m[1].get<std::string>());
-  return llama2::BpeTokenizer(std::move(tokens), merges, std::move(types), pre, model.value("ignore_merges", false));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::fprintf(stderr, "usage: bpe_oracle_check tokenizer.json PRE cases.jsonl\n");
+    std::fprintf(stderr, "usage: bpe_oracle_check MODEL.gguf PRE cases.jsonl\n");
     return 2;
   }
   try {
-    const llama2::BpeTokenizer bpe = load(argv[1], llama2::pre_tokenizer_from_name(argv[2]));
+    const auto model = llama2::Model::load(argv[1]);
+    if (!model->vocabulary() || !model->vocabulary()->byte_level())
+      throw llama2::Error(std::string(argv[1]) + " has no byte-level vocabulary");
+    if (model->vocabulary()->pre != argv[2])
+      throw llama2::Error("pre-tokenizer recognised as '" + model->vocabulary()->pre + "', expected '" + argv[2] + "'");
+    const llama2::Tokenizer tokenizer = llama2::make_tokenizer(*model->vocabulary());
     std::ifstream cases(argv[3]);
     int n = 0, wrong = 0;
     for (std::string line; std::getline(cases, line);) {
@@ -55,8 +44,9 @@ int main(int argc, char** argv) {
       const auto c = nlohmann::json::parse(line);
       const std::string text = from_hex(c.at("hex"));
       const auto want = c.at("ids").get<std::vector<llama2::TokenId>>();
-      const auto got = bpe.encode(text, true);
-      const std::string decoded = bpe.decode(got);
+      const auto got = tokenizer.encode(text, /*bos=*/false, /*eos=*/false, /*parse_special=*/true);
+      std::string decoded;
+      for (const llama2::TokenId id : got) decoded += tokenizer.piece(id);
       ++n;
       if (got == want && decoded == from_hex(c.at("decoded"))) continue;
       if (++wrong <= 10) {
