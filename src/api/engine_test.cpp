@@ -58,6 +58,14 @@ TEST(Engine, GreedyTextEqualsWhatTheCliPrints) {
   EXPECT_EQ(g.text.rfind("Once upon a time", 0), 0u) << "the prompt's pieces come first, as the CLI prints them";
 }
 
+TEST(Engine, GgufWithItsOwnVocabularyPrintsWhatTheCliPrints) {
+  const std::string gguf = data_path("models/stories260K.gguf");
+  Engine engine(gguf, /*tokenizer_path=*/"", 1);
+  const auto cli = run_cli(quote(gguf) + " -t 0 -n 64 -i " + quote("Once upon a time"));
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(engine.generate("Once upon a time", greedy(64)).text + "\n", cli.out);
+}
+
 TEST(Engine, GreedyIdsEqualTheCliIdsMode) {
   Engine engine = open_engine(2);
   const auto prompt = engine.tokenize("Once upon a time");
