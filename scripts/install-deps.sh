@@ -21,6 +21,7 @@ PACKAGES=(
   nginx                         # server tests: replicas behind deploy/nginx/llama2.conf
   python3-jsonschema            # tests: an independent validator for the constrained JSON
   libpcre2-dev                  # byte-level BPE pre-tokenizer regexes (Unicode classes)
+  pybind11-dev python3-dev      # the Python module (optional in CMake; not built in the arm64 cross build)
 )
 
 SUDO=""
