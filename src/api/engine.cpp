@@ -78,9 +78,7 @@ Generation Engine::generate(std::string_view prompt_text, const GenerateOptions&
   const SamplerSettings settings{options.temperature, options.topp, options.seed};
   validate(settings, config.vocab_size);
 
-  // As the CLI reads a prompt: special tokens spelled in it are parsed, as llama.cpp does.
-  std::vector<TokenId> prompt = tokenizer.encode(prompt_text, /*bos=*/true, /*eos=*/false, /*parse_special=*/true);
-  if (prompt.empty()) prompt.push_back(tokenizer.bos());  // a vocabulary that adds no BOS (Qwen), no text
+  const std::vector<TokenId> prompt = tokenizer.encode_prompt(prompt_text);  // as the CLI reads it
   Generation out;
   out.tokens = prompt;
   State state(config, steps);

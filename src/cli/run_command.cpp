@@ -114,8 +114,7 @@ int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
     if (prompt.empty()) prompt.push_back(model.vocabulary() ? model.vocabulary()->bos : kBosToken);
   } else {
     tokenizer.emplace(load_tokenizer(model, o));
-    prompt = tokenizer->encode(o.prompt, /*bos=*/true, /*eos=*/false, /*parse_special=*/true);  // as llama.cpp reads a prompt
-    if (prompt.empty()) prompt.push_back(tokenizer->bos());  // no text, no BOS (Qwen): start from BOS anyway
+    prompt = tokenizer->encode_prompt(o.prompt);
   }
   State state(c, steps);
   Sampler sampler(c.vocab_size, {o.temperature, o.topp, static_cast<std::uint64_t>(o.seed <= 0 ? 0 : o.seed)});

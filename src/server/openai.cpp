@@ -336,7 +336,7 @@ CompletionRequest parse_completion_request(std::string_view text, Endpoint endpo
 
 std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& tokenizer, ChatTemplate tmpl) {
   if (r.endpoint == Endpoint::Completions) {
-    if (!r.prompt_ids) return tokenizer.encode(r.prompt, /*bos=*/true, /*eos=*/false, /*parse_special=*/true);
+    if (!r.prompt_ids) return tokenizer.encode_prompt(r.prompt);
     // Token ids are taken as given; an empty list still needs a first token to predict from.
     std::vector<TokenId> ids = r.prompt_ids->empty() ? std::vector<TokenId>{tokenizer.bos()} : *r.prompt_ids;
     for (TokenId id : ids)

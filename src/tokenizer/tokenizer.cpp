@@ -328,6 +328,12 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool bos, bool eos
   return ids;
 }
 
+std::vector<TokenId> Tokenizer::encode_prompt(std::string_view text) const {
+  std::vector<TokenId> ids = encode(text, /*bos=*/true, /*eos=*/false, /*parse_special=*/true);
+  if (ids.empty()) ids.push_back(bos_);
+  return ids;
+}
+
 std::vector<TokenId> detail::encode_reference(const Tokenizer& tokenizer, std::string_view text, bool bos,
                                               bool eos) {
   std::vector<TokenId> ids;

