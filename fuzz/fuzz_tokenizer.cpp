@@ -101,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   for (std::size_t i = 1; i < ids.size(); ++i) {
     const std::string_view piece = tokenizer.decode(ids[i - 1], ids[i]);
-    (void)llama2::Tokenizer::is_printable(piece);
+    (void)tokenizer.is_printable(piece);
   }
   const std::string decoded = tokenizer.decode_all(ids);
 
