@@ -157,18 +157,16 @@ CpuFeatures detect() {
 }  // namespace
 
 std::vector<const KernelSet*> simd_kernels() {
+  // Each set is made only on a CPU that has its instructions: MakeKernelSet is compiled for
+  // that target, and the compiler may use its instructions even to fill in the struct.
   static const std::vector<const KernelSet*> sets = [] {
-    static const KernelSet kvbmi = avx512vbmi::MakeKernelSet("avx512vbmi");
-    static const KernelSet k512 = avx512vnni::MakeKernelSet("avx512vnni");
-    static const KernelSet kvnni = avxvnni::MakeKernelSet("avxvnni");
-    static const KernelSet k2 = avx2::MakeKernelSet("avx2");
     const CpuFeatures f = detect();
     std::vector<const KernelSet*> v;
-    if (f.avx512vbmi) v.push_back(&kvbmi);
-    if (f.avx512vnni) v.push_back(&k512);
-    if (f.avxvnni) v.push_back(&kvnni);
-    if (f.avx2) v.push_back(&k2);
-    return v;
+    if (f.avx512vbmi) v.push_back(new KernelSet(avx512vbmi::MakeKernelSet("avx512vbmi")));
+    if (f.avx512vnni) v.push_back(new KernelSet(avx512vnni::MakeKernelSet("avx512vnni")));
+    if (f.avxvnni) v.push_back(new KernelSet(avxvnni::MakeKernelSet("avxvnni")));
+    if (f.avx2) v.push_back(new KernelSet(avx2::MakeKernelSet("avx2")));
+    return v;  // kept for the life of the process
   }();
   return sets;
 }
@@ -214,13 +212,11 @@ bool has_dotprod() {
 }  // namespace
 
 std::vector<const KernelSet*> simd_kernels() {
-  static const std::vector<const KernelSet*> sets = [] {
-    static const KernelSet kdot = neon_dotprod::MakeKernelSet("neon-dotprod");
-    static const KernelSet kneon = neon::MakeKernelSet("neon");
+  static const std::vector<const KernelSet*> sets = [] {  // made only where the CPU can run them
     std::vector<const KernelSet*> v;
-    if (has_dotprod()) v.push_back(&kdot);
-    v.push_back(&kneon);
-    return v;
+    if (has_dotprod()) v.push_back(new KernelSet(neon_dotprod::MakeKernelSet("neon-dotprod")));
+    v.push_back(new KernelSet(neon::MakeKernelSet("neon")));
+    return v;  // kept for the life of the process
   }();
   return sets;
 }
