@@ -156,11 +156,11 @@ void BM_SwigluRmsnormRope(benchmark::State& state) {  // the per-layer vector wo
     if constexpr (kFast) {
       ops::swiglu(h1.data(), h3.data(), hidden);
       ops::rmsnorm(out.data(), x.data(), w.data(), dim, 1e-5f);
-      ops::rope(out.data(), dim, head_size, 100, 10000.0f);
+      ops::rope(out.data(), dim, head_size, 100, RopeSpec{});
     } else {
       reference::swiglu(h1.data(), h3.data(), hidden);
       reference::rmsnorm(out.data(), x.data(), w.data(), dim, 1e-5f);
-      reference::rope(out.data(), dim, head_size, 100, 10000.0f);
+      reference::rope(out.data(), dim, head_size, 100, RopeSpec{});
     }
     benchmark::DoNotOptimize(out.data());
     benchmark::DoNotOptimize(h1.data());

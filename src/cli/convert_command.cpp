@@ -105,10 +105,11 @@ int convert_command(int argc, char** argv) {
     if (!tokenizer_path.empty()) vocabulary = vocabulary_from_tokenizer(Tokenizer::load(tokenizer_path, c.vocab_size));
     if (!hf_tokenizer.empty()) {
       vocabulary = read_hf_vocabulary(hf_tokenizer);
-      if (random_shape == "micro") c.vocab_size = static_cast<int>(vocabulary->pieces.size());  // a test shape
+      if (random_shape.starts_with("micro")) c.vocab_size = static_cast<int>(vocabulary->pieces.size());  // a test shape
       pad_vocabulary(*vocabulary, c.vocab_size);
     }
-    print_notes(write_random_gguf(out, c, type, seed, vocabulary ? &*vocabulary : nullptr, shape.tied_classifier));
+    print_notes(write_random_gguf(out, c, type, seed, vocabulary ? &*vocabulary : nullptr, shape.tied_classifier,
+                                  shape.rope_freqs));
   } else {
     if (files.size() != 2) throw UsageError("convert needs IN and OUT");
     const std::string &in = files[0], &out = files[1];

@@ -1,5 +1,6 @@
-// A parsed GGUF file of architecture "llama" -> Model: hyperparameters from the llama.*
-// metadata, weights as views of the tensors in place, and the embedded vocabulary.
+// A parsed GGUF file of architecture "llama", "qwen2" or "qwen3" -> Model: hyperparameters
+// from the <arch>.* metadata, weights as views of the tensors in place, and the embedded
+// vocabulary.
 //
 // Why no tensor is permuted (RoPE pair order). Meta's original Llama checkpoints rotate
 // *adjacent* pairs (q[2i], q[2i+1]) of each head. Hugging Face's conversion permutes the rows
@@ -11,6 +12,8 @@
 // llama.cpp or from our own converter (which copies llama2.c rows unchanged), already has
 // the adjacent-pair row order our ops::rope expects: its wq/wk are used as they are.
 // llama.cpp's own llama2.c-to-GGUF example likewise copies the weights without permuting.
+// Qwen2/Qwen3 are converted without the permutation and run with NeoX RoPE (pairs half a
+// head apart) in llama.cpp, and so here (Config::rope_neox).
 #include <cmath>
 #include <limits>
 #include <set>
@@ -39,27 +42,48 @@ class LlamaBuilder {
     return static_cast<int>(v);
   }
 
-  Config config() const {
-    const std::string_view arch = f_.get_string("general.architecture");
-    if (arch != "llama")
-      fail("architecture '" + std::string(arch) + "' is not supported (only 'llama')");
+  // A hyperparameter key of this file's architecture: "<arch>.<name>".
+  std::string key(const char* name) const { return prefix_ + name; }
+
+  Config config() {
+    const std::string arch(f_.get_string("general.architecture"));
     Config c;
-    c.seq_len = hyperparameter("llama.context_length");
-    c.dim = hyperparameter("llama.embedding_length");
-    c.hidden_dim = hyperparameter("llama.feed_forward_length");
-    c.n_layers = hyperparameter("llama.block_count");
-    c.n_heads = hyperparameter("llama.attention.head_count");
-    c.n_kv_heads = f_.find("llama.attention.head_count_kv") ? hyperparameter("llama.attention.head_count_kv")
-                                                              : c.n_heads;
-    c.rope_theta = static_cast<float>(f_.get_float("llama.rope.freq_base", 10000.0));
-    c.norm_eps = static_cast<float>(f_.get_float("llama.attention.layer_norm_rms_epsilon"));
-    // Features of other llama-architecture models that change the math: refuse them rather
-    // than compute something else.
-    if (f_.get_uint("llama.expert_count", 0) > 0) fail("mixture-of-experts models are not supported");
-    const std::string_view scaling = f_.get_string("llama.rope.scaling.type", "none");
-    if (scaling != "none" || f_.get_float("llama.rope.scaling.factor", 1.0) != 1.0 ||
-        f_.get_float("llama.rope.scale_linear", 1.0) != 1.0)
-      fail("RoPE scaling ('" + std::string(scaling) + "') is not supported");
+    if (arch == "llama") c.arch = Architecture::Llama;
+    else if (arch == "qwen2") c.arch = Architecture::Qwen2;
+    else if (arch == "qwen3") c.arch = Architecture::Qwen3;
+    else fail("architecture '" + arch + "' is not supported (only llama, qwen2, qwen3)");
+    prefix_ = arch + ".";
+    c.seq_len = hyperparameter(key("context_length").c_str());
+    c.dim = hyperparameter(key("embedding_length").c_str());
+    c.hidden_dim = hyperparameter(key("feed_forward_length").c_str());
+    c.n_layers = hyperparameter(key("block_count").c_str());
+    c.n_heads = hyperparameter(key("attention.head_count").c_str());
+    c.n_kv_heads = f_.find(key("attention.head_count_kv")) ? hyperparameter(key("attention.head_count_kv").c_str())
+                                                            : c.n_heads;
+    // A head width other than dim / n_heads (Qwen3, Mistral Nemo): keys and values alike.
+    if (f_.find(key("attention.key_length"))) {
+      c.head_dim = hyperparameter(key("attention.key_length").c_str());
+      const std::uint64_t value_length = f_.get_uint(key("attention.value_length"), c.head_dim);
+      if (value_length != static_cast<std::uint64_t>(c.head_dim))
+        fail(key("attention.value_length") + " " + std::to_string(value_length) + " differs from key_length " +
+             std::to_string(c.head_dim) + " (not supported)");
+      if (c.n_heads > 0 && c.head_dim * static_cast<std::int64_t>(c.n_heads) == c.dim) c.head_dim = 0;
+    }
+    c.rope_theta = static_cast<float>(f_.get_float(key("rope.freq_base"), 10000.0));
+    c.norm_eps = static_cast<float>(f_.get_float(key("attention.layer_norm_rms_epsilon")));
+    // Features of other models that change the math: refuse them rather than compute
+    // something else.
+    if (f_.get_uint(key("expert_count"), 0) > 0) fail("mixture-of-experts models are not supported");
+    const std::string scaling(f_.get_string(key("rope.scaling.type"), "none"));
+    const double factor = f_.get_float(key("rope.scaling.factor"), 1.0);
+    const double scale_linear = f_.get_float(key("rope.scale_linear"), 1.0);  // the older key
+    if (scaling == "linear" || (scaling == "none" && scale_linear != 1.0)) {
+      const double f = scaling == "linear" ? factor : scale_linear;
+      if (!(f >= 1.0 && f <= 1024.0)) fail("RoPE linear scaling factor " + std::to_string(f) + " is out of range");
+      c.rope_scale = static_cast<float>(1.0 / f);
+    } else if (scaling != "none" || factor != 1.0) {
+      fail("RoPE scaling '" + scaling + "' is not supported (only linear, and Llama 3's rope_freqs)");
+    }
 
     // The vocab size is the embedding's row count (the token list, if any, must agree).
     const GgufTensorInfo* embd = f_.find_tensor("token_embd.weight");
@@ -74,9 +98,9 @@ class LlamaBuilder {
       fail(e.what());
     }
     // Our RoPE rotates the whole head; partial rotary dimensions would need another kernel.
-    const std::uint64_t rope_dims = f_.get_uint("llama.rope.dimension_count", c.head_size());
+    const std::uint64_t rope_dims = f_.get_uint(key("rope.dimension_count"), c.head_size());
     if (rope_dims != static_cast<std::uint64_t>(c.head_size()))
-      fail("llama.rope.dimension_count " + std::to_string(rope_dims) + " differs from the head size " +
+      fail(key("rope.dimension_count") + " " + std::to_string(rope_dims) + " differs from the head size " +
            std::to_string(c.head_size()) + " (partial RoPE is not supported)");
     return c;
   }
@@ -122,7 +146,8 @@ class LlamaBuilder {
   void check_all_used() const {
     for (const auto& t : f_.tensors)
       if (!used_.contains(std::string(t.name)))
-        fail("unexpected tensor '" + std::string(t.name) + "' (not part of the llama architecture this engine runs)");
+        fail("unexpected tensor '" + std::string(t.name) + "' (not part of the " + prefix_.substr(0, prefix_.size() - 1) +
+             " architecture this engine runs)");
   }
 
   std::optional<Vocabulary> vocabulary(int vocab_size) const {
@@ -181,6 +206,7 @@ class LlamaBuilder {
   const GgufFile& f_;
   std::vector<std::unique_ptr<std::byte[]>>& owned_;
   std::set<std::string> used_;
+  std::string prefix_ = "llama.";
 };
 
 }  // namespace
@@ -189,7 +215,8 @@ GgufLlama read_gguf_llama(const GgufFile& f) {
   GgufLlama out;
   LlamaBuilder b(f, out.owned);
   const Config c = out.config = b.config();
-  const std::int64_t dim = c.dim, kv_dim = c.kv_dim(), hidden = c.hidden_dim, vocab = c.vocab_size;
+  const std::int64_t dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_dim(), hidden = c.hidden_dim,
+                     vocab = c.vocab_size, head = c.head_size();
   Weights& w = out.weights;
   w.token_embedding = b.matrix("token_embd.weight", vocab, dim);
   w.layers.resize(c.n_layers);
@@ -197,14 +224,30 @@ GgufLlama read_gguf_llama(const GgufFile& f) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LayerWeights& lw = w.layers[l];
     lw.rms_att = b.vector(p + "attn_norm.weight", dim);
-    lw.wq = b.matrix(p + "attn_q.weight", dim, dim);
+    lw.wq = b.matrix(p + "attn_q.weight", q_dim, dim);
     lw.wk = b.matrix(p + "attn_k.weight", kv_dim, dim);
     lw.wv = b.matrix(p + "attn_v.weight", kv_dim, dim);
-    lw.wo = b.matrix(p + "attn_output.weight", dim, dim);
+    if (c.arch == Architecture::Qwen2) {
+      lw.bq = b.vector(p + "attn_q.bias", q_dim);
+      lw.bk = b.vector(p + "attn_k.bias", kv_dim);
+      lw.bv = b.vector(p + "attn_v.bias", kv_dim);
+    }
+    if (c.arch == Architecture::Qwen3) {
+      lw.q_norm = b.vector(p + "attn_q_norm.weight", head);
+      lw.k_norm = b.vector(p + "attn_k_norm.weight", head);
+    }
+    lw.wo = b.matrix(p + "attn_output.weight", dim, q_dim);
     lw.rms_ffn = b.vector(p + "ffn_norm.weight", dim);
     lw.w1 = b.matrix(p + "ffn_gate.weight", hidden, dim);
     lw.w2 = b.matrix(p + "ffn_down.weight", dim, hidden);
     lw.w3 = b.matrix(p + "ffn_up.weight", hidden, dim);
+  }
+  // Llama 3.1+ long-context RoPE: one frequency divisor per pair of a head.
+  if (f.find_tensor("rope_freqs.weight")) {
+    w.rope_freqs = b.vector("rope_freqs.weight", head / 2);
+    for (float factor : w.rope_freqs)
+      if (!(factor > 0.0f && std::isfinite(factor)))
+        b.fail("tensor 'rope_freqs.weight' holds " + std::to_string(factor) + " (factors must be positive)");
   }
   w.rms_final = b.vector("output_norm.weight", dim);
   // Without an output matrix the classifier is tied to the embedding (as llama.cpp does).

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 #include "dtype/codec.hpp"
+#include "format/llama2c_writer.hpp"
 
 namespace llama2 {
 
@@ -201,8 +202,9 @@ struct LlamaTensor {
   RowSource source;
 };
 
-// The standard llama tensor list, in llama.cpp's order. `make` supplies each one's rows.
-std::vector<LlamaTensor> llama_tensors(const Config& c, bool tied_classifier,
+// The tensor list of the model's architecture, in llama.cpp's order. `make` supplies each
+// one's rows; vectors (norms, biases, RoPE factors) have one row.
+std::vector<LlamaTensor> llama_tensors(const Config& c, bool tied_classifier, bool rope_freqs,
                                        const std::function<RowSource(const std::string&, std::int64_t,
                                                                      std::int64_t)>& make) {
   std::vector<LlamaTensor> out;
@@ -210,15 +212,25 @@ std::vector<LlamaTensor> llama_tensors(const Config& c, bool tied_classifier,
     RowSource src = make(name, rows, cols);
     out.push_back({std::move(name), rows, cols, std::move(src)});
   };
-  const std::int64_t dim = c.dim, kv = c.kv_dim(), hidden = c.hidden_dim;
+  const std::int64_t dim = c.dim, q = c.q_dim(), kv = c.kv_dim(), hidden = c.hidden_dim, head = c.head_size();
   add("token_embd.weight", c.vocab_size, dim);
+  if (rope_freqs) add("rope_freqs.weight", 1, head / 2);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     add(p + "attn_norm.weight", 1, dim);
-    add(p + "attn_q.weight", dim, dim);
+    add(p + "attn_q.weight", q, dim);
     add(p + "attn_k.weight", kv, dim);
     add(p + "attn_v.weight", kv, dim);
-    add(p + "attn_output.weight", dim, dim);
+    if (c.arch == Architecture::Qwen2) {
+      add(p + "attn_q.bias", 1, q);
+      add(p + "attn_k.bias", 1, kv);
+      add(p + "attn_v.bias", 1, kv);
+    }
+    if (c.arch == Architecture::Qwen3) {
+      add(p + "attn_q_norm.weight", 1, head);
+      add(p + "attn_k_norm.weight", 1, head);
+    }
+    add(p + "attn_output.weight", dim, q);
     add(p + "ffn_norm.weight", 1, dim);
     add(p + "ffn_gate.weight", hidden, dim);
     add(p + "ffn_down.weight", dim, hidden);
@@ -247,20 +259,30 @@ std::uint32_t file_type(DType t) {
 
 void add_llama_metadata(GgufWriter& w, const Config& c, DType type, const std::string& name,
                         const Vocabulary* vocabulary) {
-  w.add_string("general.architecture", "llama");
+  const std::string arch = architecture_name(c.arch);
+  auto key = [&](const char* k) { return arch + "." + k; };
+  w.add_string("general.architecture", arch);
   w.add_string("general.name", name);
   w.add_uint32("general.file_type", file_type(type));
   if (dtype_block_values(type) > 1) w.add_uint32("general.quantization_version", 2);
-  w.add_uint32("llama.vocab_size", static_cast<std::uint32_t>(c.vocab_size));
-  w.add_uint32("llama.context_length", static_cast<std::uint32_t>(c.seq_len));
-  w.add_uint32("llama.embedding_length", static_cast<std::uint32_t>(c.dim));
-  w.add_uint32("llama.feed_forward_length", static_cast<std::uint32_t>(c.hidden_dim));
-  w.add_uint32("llama.block_count", static_cast<std::uint32_t>(c.n_layers));
-  w.add_uint32("llama.attention.head_count", static_cast<std::uint32_t>(c.n_heads));
-  w.add_uint32("llama.attention.head_count_kv", static_cast<std::uint32_t>(c.n_kv_heads));
-  w.add_uint32("llama.rope.dimension_count", static_cast<std::uint32_t>(c.head_size()));
-  w.add_float32("llama.rope.freq_base", c.rope_theta);
-  w.add_float32("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
+  w.add_uint32(key("vocab_size"), static_cast<std::uint32_t>(c.vocab_size));
+  w.add_uint32(key("context_length"), static_cast<std::uint32_t>(c.seq_len));
+  w.add_uint32(key("embedding_length"), static_cast<std::uint32_t>(c.dim));
+  w.add_uint32(key("feed_forward_length"), static_cast<std::uint32_t>(c.hidden_dim));
+  w.add_uint32(key("block_count"), static_cast<std::uint32_t>(c.n_layers));
+  w.add_uint32(key("attention.head_count"), static_cast<std::uint32_t>(c.n_heads));
+  w.add_uint32(key("attention.head_count_kv"), static_cast<std::uint32_t>(c.n_kv_heads));
+  if (c.head_dim != 0 || c.arch == Architecture::Qwen3) {  // llama.cpp's converter always writes it for Qwen3
+    w.add_uint32(key("attention.key_length"), static_cast<std::uint32_t>(c.head_size()));
+    w.add_uint32(key("attention.value_length"), static_cast<std::uint32_t>(c.head_size()));
+  }
+  w.add_uint32(key("rope.dimension_count"), static_cast<std::uint32_t>(c.head_size()));
+  w.add_float32(key("rope.freq_base"), c.rope_theta);
+  if (c.rope_scale != 1.0f) {
+    w.add_string(key("rope.scaling.type"), "linear");
+    w.add_float32(key("rope.scaling.factor"), 1.0f / c.rope_scale);
+  }
+  w.add_float32(key("attention.layer_norm_rms_epsilon"), c.norm_eps);
   if (!vocabulary) {
     // Every reader looks this key up (llama.cpp refuses a file without it); "none" says the
     // file carries no vocabulary, so the model runs on token ids.
@@ -361,7 +383,7 @@ std::vector<std::regex> compile_rules(const std::vector<TensorTypeRule>& rules, 
 
 void check_tensor_type_rules(const Model& model, const std::vector<TensorTypeRule>& rules) {
   compile_rules(rules, llama_tensors(model.config(), classifier_is_tied(model.weights()),
-                                     [](const std::string&, std::int64_t, std::int64_t) { return RowSource{}; }));
+                                     !model.weights().rope_freqs.empty(), [](const std::string&, std::int64_t, std::int64_t) { return RowSource{}; }));
 }
 
 std::vector<std::string> write_gguf_model(const Model& model, const std::string& path,
@@ -375,11 +397,17 @@ std::vector<std::string> write_gguf_model(const Model& model, const std::string&
     if (name == "token_embd.weight") return tensor_rows(weights.token_embedding);
     if (name == "output_norm.weight") return vector_rows(weights.rms_final);
     if (name == "output.weight") return tensor_rows(weights.wcls);
+    if (name == "rope_freqs.weight") return vector_rows(weights.rope_freqs);
     const std::size_t dot = name.find('.', 4);
     const LayerWeights& l = weights.layers[std::stoul(name.substr(4, dot - 4))];
     const std::string kind = name.substr(dot + 1);
     if (kind == "attn_norm.weight") return vector_rows(l.rms_att);
     if (kind == "ffn_norm.weight") return vector_rows(l.rms_ffn);
+    if (kind == "attn_q.bias") return vector_rows(l.bq);
+    if (kind == "attn_k.bias") return vector_rows(l.bk);
+    if (kind == "attn_v.bias") return vector_rows(l.bv);
+    if (kind == "attn_q_norm.weight") return vector_rows(l.q_norm);
+    if (kind == "attn_k_norm.weight") return vector_rows(l.k_norm);
     const Tensor* t = kind == "attn_q.weight"        ? &l.wq
                       : kind == "attn_k.weight"      ? &l.wk
                       : kind == "attn_v.weight"      ? &l.wv
@@ -389,7 +417,7 @@ std::vector<std::string> write_gguf_model(const Model& model, const std::string&
                                                      : &l.w3;
     return tensor_rows(*t);
   };
-  auto tensors = llama_tensors(c, classifier_is_tied(weights), make);
+  auto tensors = llama_tensors(c, classifier_is_tied(weights), !weights.rope_freqs.empty(), make);
   const std::vector<std::regex> patterns = compile_rules(options.tensor_types, tensors);
   std::vector<std::string> notes;
   auto type_of = [&](const std::string& name) {
@@ -444,10 +472,7 @@ class FloatFile {
 void write_llama2c_v0(const Model& model, const std::string& path) {
   const Config& c = model.config();
   const Weights& w = model.weights();
-  // Version 0 has no place for these: a model that needs other values would silently change.
-  if (c.rope_theta != 10000.0f || c.norm_eps != 1e-5f)
-    throw Error("llama2.c files fix the RoPE base at 10000 and the RMS epsilon at 1e-5; this model uses " +
-                std::to_string(c.rope_theta) + " and " + std::to_string(c.norm_eps));
+  check_llama2c_expressible(model);
   const bool shared = classifier_is_tied(w);
   FloatFile f(path);
   const std::int32_t header[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
@@ -500,36 +525,78 @@ void write_tokenizer_bin(const Vocabulary& v, const std::string& path) {
 // ===========================================================================
 // Random-weight models of a published shape
 // ===========================================================================
-std::vector<std::string> gguf_random_shape_names() { return {"tinyllama", "smollm2-135m", "smollm2-360m", "micro"}; }
+namespace {
+// Llama 3.1+ RoPE frequency factors (rope_freqs.weight), computed as Hugging Face's
+// "llama3" rope_scaling and llama.cpp's converter do: long wavelengths are slowed by
+// `factor`, short ones kept, those between blended smoothly.
+std::vector<float> llama3_rope_factors(int head_size, float theta, float factor, float low_freq_factor,
+                                       float high_freq_factor, float original_context) {
+  const double low_wavelen = original_context / low_freq_factor, high_wavelen = original_context / high_freq_factor;
+  std::vector<float> out;
+  for (int i = 0; i < head_size / 2; ++i) {
+    const double freq = 1.0 / std::pow(static_cast<double>(theta), 2.0 * i / head_size);
+    const double wavelen = 2.0 * 3.14159265358979323846 / freq;
+    if (wavelen < high_wavelen) {
+      out.push_back(1.0f);
+    } else if (wavelen > low_wavelen) {
+      out.push_back(factor);
+    } else {
+      const double smooth = (original_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+      out.push_back(static_cast<float>(1.0 / ((1.0 - smooth) / factor + smooth)));
+    }
+  }
+  return out;
+}
+
+// dim, hidden, layers, heads, kv heads, head_dim (0: dim / heads), vocab, context, RoPE base,
+// RMS epsilon, tied, Llama 3 RoPE factors: from each model's config.json on the hub. The
+// micro shapes (for tests) have each architecture's features at a tiny size.
+struct ShapeRow {
+  const char* name;
+  Architecture arch;
+  int dim, hidden, layers, heads, kv_heads, head_dim, vocab, seq_len;
+  float rope_theta, norm_eps;
+  bool tied, llama3_rope;
+};
+constexpr ShapeRow kShapes[] = {
+    {"tinyllama", Architecture::Llama, 2048, 5632, 22, 32, 4, 0, 32000, 2048, 10000.0f, 1e-5f, false, false},
+    {"smollm2-135m", Architecture::Llama, 576, 1536, 30, 9, 3, 0, 49152, 8192, 100000.0f, 1e-5f, true, false},
+    {"smollm2-360m", Architecture::Llama, 960, 2560, 32, 15, 5, 0, 49152, 8192, 100000.0f, 1e-5f, true, false},
+    {"llama-3.2-1b", Architecture::Llama, 2048, 8192, 16, 32, 8, 0, 128256, 131072, 500000.0f, 1e-5f, true, true},
+    {"qwen2.5-0.5b", Architecture::Qwen2, 896, 4864, 24, 14, 2, 0, 151936, 32768, 1000000.0f, 1e-6f, true, false},
+    {"qwen3-0.6b", Architecture::Qwen3, 1024, 3072, 28, 16, 8, 128, 151936, 40960, 1000000.0f, 1e-6f, true, false},
+    {"micro", Architecture::Llama, 64, 192, 2, 4, 2, 0, 512, 512, 10000.0f, 1e-5f, false, false},
+    {"micro-llama3", Architecture::Llama, 64, 192, 2, 4, 2, 0, 512, 512, 500000.0f, 1e-5f, true, true},
+    {"micro-qwen2", Architecture::Qwen2, 64, 192, 2, 4, 2, 0, 512, 512, 1000000.0f, 1e-6f, true, false},
+    {"micro-qwen3", Architecture::Qwen3, 64, 192, 2, 4, 2, 32, 512, 512, 1000000.0f, 1e-6f, true, false},
+};
+}  // namespace
+
+std::vector<std::string> gguf_random_shape_names() {
+  std::vector<std::string> names;
+  for (const ShapeRow& r : kShapes) names.emplace_back(r.name);
+  return names;
+}
 
 RandomShape gguf_random_shape(const std::string& name) {
-  // dim, hidden, layers, heads, kv heads, vocab, context, RoPE base, tied: from each model's
-  // config.json on the hub.
-  struct Row {
-    const char* name;
-    int dim, hidden, layers, heads, kv_heads, vocab, seq_len;
-    float rope_theta;
-    bool tied;
-  };
-  static constexpr Row kShapes[] = {
-      {"tinyllama", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},
-      {"smollm2-135m", 576, 1536, 30, 9, 3, 49152, 8192, 100000.0f, true},
-      {"smollm2-360m", 960, 2560, 32, 15, 5, 49152, 8192, 100000.0f, true},
-      {"micro", 64, 192, 2, 4, 2, 512, 512, 10000.0f, false},
-  };
-  for (const Row& r : kShapes) {
+  for (const ShapeRow& r : kShapes) {
     if (name != r.name) continue;
     RandomShape s;
     Config& c = s.config;
+    c.arch = r.arch;
     c.dim = r.dim;
     c.hidden_dim = r.hidden;
     c.n_layers = r.layers;
     c.n_heads = r.heads;
     c.n_kv_heads = r.kv_heads;
+    c.head_dim = r.head_dim;
     c.vocab_size = r.vocab;
     c.seq_len = r.seq_len;
     c.rope_theta = r.rope_theta;
+    c.norm_eps = r.norm_eps;
     s.tied_classifier = r.tied;
+    // Llama 3.2's rope_scaling: factor 32, low/high frequency factors 1 and 4, 8192 positions.
+    if (r.llama3_rope) s.rope_freqs = llama3_rope_factors(c.head_size(), c.rope_theta, 32.0f, 1.0f, 4.0f, 8192.0f);
     return s;
   }
   std::string known;
@@ -548,16 +615,24 @@ std::uint64_t mix(std::uint64_t x) {
 }  // namespace
 
 std::vector<std::string> write_random_gguf(const std::string& path, const Config& config, DType type,
-                                           std::uint64_t seed, const Vocabulary* vocabulary, bool tied_classifier) {
+                                           std::uint64_t seed, const Vocabulary* vocabulary, bool tied_classifier,
+                                           std::span<const float> rope_freqs) {
   validate(config);
+  if (!rope_freqs.empty() && rope_freqs.size() != static_cast<std::size_t>(config.head_size() / 2))
+    throw Error("rope_freqs has " + std::to_string(rope_freqs.size()) + " factors, the head " +
+                std::to_string(config.head_size() / 2) + " pairs");
   GgufWriter w;
-  add_llama_metadata(w, config, type, "random " + std::to_string(config.dim) + "-dim llama", vocabulary);
+  add_llama_metadata(w, config, type,
+                     "random " + std::to_string(config.dim) + "-dim " + architecture_name(config.arch), vocabulary);
   // Scales as in format/random_checkpoint.cpp: embeddings ~U(-1,1), norms ~1, matrices
   // ~1/sqrt(fan_in), so activations stay in a trained model's range.
   std::uint64_t tensor_id = 0;
+  // Biases ~U(-0.5, 0.5); the RoPE factors are the given ones, not random.
   auto make = [&](const std::string& name, std::int64_t rows, std::int64_t cols) -> RowSource {
-    const float center = rows == 1 ? 1.0f : 0.0f;
-    const float spread = rows == 1 ? 0.1f : name == "token_embd.weight" ? 1.0f : 1.0f / std::sqrt(static_cast<float>(cols));
+    if (name == "rope_freqs.weight") return vector_rows(rope_freqs);
+    const bool bias = name.ends_with(".bias");
+    const float center = rows == 1 && !bias ? 1.0f : 0.0f;
+    const float spread = bias ? 0.5f : rows == 1 ? 0.1f : name == "token_embd.weight" ? 1.0f : 1.0f / std::sqrt(static_cast<float>(cols));
     const std::uint64_t tensor_seed = mix(seed ^ mix(++tensor_id));
     return [center, spread, cols, tensor_seed](std::int64_t row, float* out) {
       std::uint64_t s = mix(tensor_seed + static_cast<std::uint64_t>(row)) | 1;
@@ -571,7 +646,7 @@ std::vector<std::string> write_random_gguf(const std::string& path, const Config
     };
   };
   auto pool = std::make_shared<ThreadPool>(ThreadPool::hardware_threads());
-  auto notes = add_llama_tensors(w, llama_tensors(config, tied_classifier, make),
+  auto notes = add_llama_tensors(w, llama_tensors(config, tied_classifier, !rope_freqs.empty(), make),
                                  [type](const std::string&) { return type; }, pool);
   w.write_file(path);
   return notes;

@@ -104,10 +104,13 @@ void write_tokenizer_bin(const Vocabulary& vocabulary, const std::string& path);
 struct RandomShape {
   Config config;
   bool tied_classifier = false;  // no output.weight: the classifier is the embedding
+  std::vector<float> rope_freqs;  // Llama 3.1+ RoPE frequency factors [head_size/2], or empty
 };
-// "tinyllama" (TinyLlama-1.1B: dim 2048, hidden 5632, 22 layers, 32/4 heads, vocab 32000),
-// "smollm2-135m", "smollm2-360m" (tied, vocab 49152, RoPE base 100000) and "micro" (dim 64,
-// 2 layers; for tests, its vocab is the vocabulary's). Throws UsageError for other names.
+// The shapes of TinyLlama-1.1B ("tinyllama"), SmolLM2-135M/-360M, Llama-3.2-1B (with its
+// RoPE factors), Qwen2.5-0.5B (q/k/v biases) and Qwen3-0.6B (q/k norms, head_dim 128), from
+// their config.json; "micro", "micro-llama3", "micro-qwen2", "micro-qwen3" are dim-64,
+// 2-layer models with each architecture's features, for tests (their vocab becomes the
+// vocabulary's). Throws UsageError for other names.
 RandomShape gguf_random_shape(const std::string& name);
 // The names gguf_random_shape knows.
 std::vector<std::string> gguf_random_shape_names();
@@ -117,6 +120,6 @@ std::vector<std::string> gguf_random_shape_names();
 // model ever exists, so a 1B model needs only a few tensors' worth of memory.
 std::vector<std::string> write_random_gguf(const std::string& path, const Config& config, DType type,
                                            std::uint64_t seed, const Vocabulary* vocabulary = nullptr,
-                                           bool tied_classifier = false);
+                                           bool tied_classifier = false, std::span<const float> rope_freqs = {});
 
 }  // namespace llama2

@@ -98,14 +98,27 @@ std::vector<std::pair<std::string, const Tensor*>> llama2c_matrices(const Weight
   return tensors;
 }
 
+void check_llama2c_expressible(const Model& model) {
+  const Config& c = model.config();
+  if (c.arch != Architecture::Llama)
+    throw Error(std::string("llama2.c checkpoints hold only the llama architecture; this model is ") +
+                architecture_name(c.arch));
+  if (c.head_dim != 0) throw Error("llama2.c checkpoints fix the head size at dim / n_heads; this model's differs");
+  if (c.rope_scale != 1.0f || !model.weights().rope_freqs.empty())
+    throw Error("llama2.c checkpoints have no RoPE scaling; this model scales RoPE");
+  // Version 0 and 2 have no place for these: a model that needs other values would silently change.
+  if (c.rope_theta != 10000.0f || c.norm_eps != 1e-5f)
+    throw Error("llama2.c checkpoints fix the RoPE base at 10000 and the RMS epsilon at 1e-5; this model uses " +
+                std::to_string(c.rope_theta) + " and " + std::to_string(c.norm_eps));
+}
+
 void write_llama2c_v2(const Model& model, const std::string& path, int group_size,
                       const TensorProgressFn& progress) {
   const Config& c = model.config();
   const Weights& w = model.weights();
   if (group_size <= 0 || c.dim % group_size != 0)
     throw UsageError("group size " + std::to_string(group_size) + " does not divide dim " + std::to_string(c.dim));
-  if (c.rope_theta != 10000.0f || c.norm_eps != 1e-5f)
-    throw Error("llama2.c checkpoints fix RoPE base 10000 and RMS epsilon 1e-5; this model differs");
+  check_llama2c_expressible(model);
   const bool shared = w.wcls.data == w.token_embedding.data;
 
   const std::string tmp = path + ".tmp";

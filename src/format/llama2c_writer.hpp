@@ -11,6 +11,10 @@
 
 namespace llama2 {
 
+// Throws Error unless llama2.c's format can hold `model` unchanged: architecture llama with
+// head size dim / n_heads, RoPE base 10000 unscaled, RMS epsilon 1e-5.
+void check_llama2c_expressible(const Model& model);
+
 // The group size llama2.c's exporter picks: 64, halved until it divides dim.
 int llama2c_group_size(int dim);
 

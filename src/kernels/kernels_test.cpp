@@ -201,22 +201,57 @@ TEST_P(KernelDiffTest, Rope) {
   // heads shorter and longer than a vector; a head too long for the cos/sin table (2048).
   const std::vector<Case> cases = {{2, 2}, {6, 6}, {64, 8}, {34, 8}, {288, 48}, {256, 64}, {512, 128},
                                    {96, 96}, {4096, 2048}};
+  const auto factors = random_floats(1024, 77, 1.0f, 32.0f);  // Llama 3 style frequency factors
   for (const auto& c : cases) {
     for (Position pos : {0, 1, 7, 511, 4095}) {
-      for (float theta : {10000.0f, 500000.0f}) {
+      for (int variant = 0; variant < 5; ++variant) {
+        // plain, another base, NeoX pairs, linear scaling, frequency factors (+ NeoX)
+        RopeSpec spec;
+        spec.theta = variant == 1 ? 500000.0f : 10000.0f;
+        spec.neox = (variant == 2 || variant == 4) && c.n % c.head_size == 0;
+        spec.position_scale = variant == 3 ? 0.25f : 1.0f;
+        spec.freq_factors = variant == 4 && c.head_size <= 2048 ? factors.data() : nullptr;
         auto fast = random_floats(c.n, 10 + c.n + pos);
         auto ref = fast;
-        ops::rope(fast.data(), c.n, c.head_size, pos, theta);
-        reference::rope(ref.data(), c.n, c.head_size, pos, theta);
+        ops::rope(fast.data(), c.n, c.head_size, pos, spec);
+        reference::rope(ref.data(), c.n, c.head_size, pos, spec);
         EXPECT_TRUE(all_near(fast, ref, relative_tolerance(ref, 0.0f, 4 * FLT_EPSILON)))
-            << "n=" << c.n << " head_size=" << c.head_size << " pos=" << pos << " theta=" << theta;
+            << "n=" << c.n << " head_size=" << c.head_size << " pos=" << pos << " variant=" << variant;
         // Again at the same position (as k after q): the kept cos/sin table gives the same bits.
         auto again = random_floats(c.n, 10 + c.n + pos);
-        ops::rope(again.data(), c.n, c.head_size, pos, theta);
-        EXPECT_EQ(again, fast) << "n=" << c.n << " pos=" << pos << " theta=" << theta;
+        ops::rope(again.data(), c.n, c.head_size, pos, spec);
+        EXPECT_EQ(again, fast) << "n=" << c.n << " pos=" << pos << " variant=" << variant;
       }
     }
   }
+}
+
+TEST(Rope, NeoxRotatesPairsHalfAHeadApart) {
+  // One head of 4 at a position whose angles are known: pair 0 turns by pos, pair 1 by
+  // pos / sqrt(theta). NeoX pairs (v0, v2) and (v1, v3); Meta pairs (v0, v1) and (v2, v3).
+  RopeSpec spec;
+  spec.theta = 100.0f;
+  const Position pos = 1;
+  const float a0 = 1.0f, a1 = 0.1f;
+  std::vector<float> neox = {1, 0, 0, 1}, meta = neox;
+  spec.neox = true;
+  reference::rope(neox.data(), 4, 4, pos, spec);
+  EXPECT_NEAR(neox[0], std::cos(a0), 1e-6f);
+  EXPECT_NEAR(neox[2], std::sin(a0), 1e-6f);
+  EXPECT_NEAR(neox[1], -std::sin(a1), 1e-6f);
+  EXPECT_NEAR(neox[3], std::cos(a1), 1e-6f);
+  spec.neox = false;
+  reference::rope(meta.data(), 4, 4, pos, spec);
+  EXPECT_NEAR(meta[0], std::cos(a0), 1e-6f);
+  EXPECT_NEAR(meta[1], std::sin(a0), 1e-6f);
+  EXPECT_NEAR(meta[2], -std::sin(a1), 1e-6f);
+  EXPECT_NEAR(meta[3], std::cos(a1), 1e-6f);
+  // A frequency factor divides the frequency; a position scale multiplies the position.
+  const float factors[2] = {2.0f, 1.0f};
+  spec.freq_factors = factors;
+  spec.position_scale = 0.5f;
+  EXPECT_NEAR(reference::rope_angle(0, 4, 8, spec), 8 * 0.5f * 1.0f / 2.0f, 1e-6f);
+  EXPECT_NEAR(reference::rope_angle(1, 4, 8, spec), 8 * 0.5f * 0.1f, 1e-6f);
 }
 
 TEST_P(KernelDiffTest, AttentionHead) {

@@ -86,7 +86,9 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) 
 void softmax(float* x, int n) { simd::softmax(x, n); }
 std::int64_t argmax(const float* x, std::int64_t n) { return simd::argmax(x, n); }
 void swiglu(float* h1, const float* h3, int n) { simd::swiglu(h1, h3, n); }
-void rope(float* v, int n, int head_size, Position pos, float theta) { simd::rope(v, n, head_size, pos, theta); }
+void rope(float* v, int n, int head_size, Position pos, const RopeSpec& spec) {
+  simd::rope(v, n, head_size, pos, spec);
+}
 void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride,
                     int head_size, int n_pos, float* scores, float* out) {
   simd::attention_head(q, k, v, kv_stride, head_size, n_pos, scores, out);

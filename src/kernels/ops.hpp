@@ -62,7 +62,7 @@ void softmax(float* x, int n);
 // reference::argmax, vectorised (greedy sampling over the whole vocabulary every token).
 std::int64_t argmax(const float* x, std::int64_t n);
 void swiglu(float* h1, const float* h3, int n);
-void rope(float* v, int n, int head_size, Position pos, float theta);
+void rope(float* v, int n, int head_size, Position pos, const RopeSpec& spec);
 void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride,
                     int head_size, int n_pos, float* scores, float* out);
 

@@ -1,5 +1,6 @@
 #include "kernels/reference.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -66,15 +67,26 @@ void swiglu(float* h1, const float* h3, int n) {
   }
 }
 
-void rope(float* v, int n, int head_size, Position pos, float theta) {
-  for (int i = 0; i < n; i += 2) {
-    const int j = i % head_size;
-    const float freq = 1.0f / std::pow(theta, static_cast<float>(j) / static_cast<float>(head_size));
-    const float angle = static_cast<float>(pos) * freq;
-    const float c = std::cos(angle), s = std::sin(angle);
-    const float a = v[i], b = v[i + 1];
-    v[i] = a * c - b * s;
-    v[i + 1] = a * s + b * c;
+float rope_angle(int pair, int head_size, Position pos, const RopeSpec& spec) {
+  float freq = 1.0f / std::pow(spec.theta, static_cast<float>(2 * pair) / static_cast<float>(head_size));
+  if (spec.freq_factors != nullptr) freq /= spec.freq_factors[pair];
+  return static_cast<float>(pos) * spec.position_scale * freq;
+}
+
+void rope(float* v, int n, int head_size, Position pos, const RopeSpec& spec) {
+  const int half = head_size / 2;
+  for (int base = 0; base < n; base += head_size) {
+    float* h = v + base;
+    const int len = std::min(head_size, n - base);
+    for (int i = 0; i < (spec.neox ? half : len / 2); ++i) {
+      const float angle = rope_angle(i, head_size, pos, spec);
+      const float c = std::cos(angle), s = std::sin(angle);
+      float& a = spec.neox ? h[i] : h[2 * i];
+      float& b = spec.neox ? h[i + half] : h[2 * i + 1];
+      const float a0 = a, b0 = b;
+      a = a0 * c - b0 * s;
+      b = a0 * s + b0 * c;
+    }
   }
 }
 

@@ -24,8 +24,12 @@ void softmax(float* x, int n);
 std::int64_t argmax(const float* x, std::int64_t n);
 // h1 = silu(h1) * h3, silu(a) = a / (1 + exp(-a))
 void swiglu(float* h1, const float* h3, int n);
-// Rotates adjacent pairs (v[i], v[i+1]) of each head by pos * theta^(-(i mod head_size)/head_size).
-void rope(float* v, int n, int head_size, Position pos, float theta);
+// The angle RoPE turns pair i (< head_size/2) of a head by at `pos` (see RopeSpec).
+float rope_angle(int pair, int head_size, Position pos, const RopeSpec& spec);
+// Rotates the pairs of each head (adjacent, or half a head apart when spec.neox) by
+// rope_angle. n is a multiple of head_size when spec.neox; otherwise a last partial head is
+// rotated as far as it goes.
+void rope(float* v, int n, int head_size, Position pos, const RopeSpec& spec);
 // One attention head over positions 0..n_pos-1:
 //   scores[t] = q . k_t / sqrt(head_size); softmax; out = sum_t scores[t] * v_t.
 // k_t = k + t * kv_stride (same for v); `scores` is scratch of n_pos floats.

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -366,41 +367,76 @@ void Swiglu(float* HWY_RESTRICT h1, const float* HWY_RESTRICT h3, int n) {
   }
 }
 
-void Rope(float* HWY_RESTRICT v, int n, int head_size, Position pos, float theta) {
-  // Rotations are vectorised as v * cos + swap_pairs(v) * (-sin, +sin); the angles depend only
-  // on the index within a head: head_size/2 scalar cos/sin with the reference's formula (so the
-  // table equals the reference's values), not one per pair. A token's q and k of every layer
-  // share one position, so the table is kept for the next call: computed 2 x n_layers times a
-  // token, it was ~1 % of a 110M-shape Q4_K token.
+void Rope(float* HWY_RESTRICT v, int n, int head_size, Position pos, const RopeSpec& spec) {
+  // Rotations are vectorised: adjacent pairs as v * cos + swap_pairs(v) * (-sin, +sin), NeoX
+  // pairs as (a, b) -> (a cos - b sin, a sin + b cos) on the two halves of the head. The angles
+  // depend only on the pair within a head: head_size/2 scalar cos/sin from
+  // reference::rope_angle (so the table equals the reference's values), not one per pair. A
+  // token's q and k of every layer share one position, so the table is kept for the next
+  // call: computed 2 x n_layers times a token, it was ~1 % of a 110M-shape Q4_K token.
   constexpr int kMaxHead = 1024;
   const D d;
   const size_t N = hn::Lanes(d);
   if (n <= 0) return;
-  if (N < 2 || head_size <= 0 || head_size % 2 != 0 || head_size > kMaxHead || n % 2 != 0) {
-    reference::rope(v, n, head_size, pos, theta);
+  const bool whole_heads = n % head_size == 0;
+  if (N < 2 || head_size <= 0 || head_size % 2 != 0 || head_size > kMaxHead || n % 2 != 0 ||
+      (spec.neox && !whole_heads)) {
+    reference::rope(v, n, head_size, pos, spec);
     return;
   }
   struct Table {
     Position pos = -1;
     int head_size = 0;
-    float theta = 0.0f;
+    RopeSpec spec;
+    // Adjacent pairs: cos/sin per dimension, (c, c) and (-s, s). NeoX: per pair, c and s.
     alignas(64) float cos[kMaxHead], sin[kMaxHead];
+    // A copy of the factors the table was made with: a pointer alone could be reused by
+    // another model's mapping.
+    float factors[kMaxHead / 2];
   };
   thread_local Table table;
-  if (table.pos != pos || table.head_size != head_size || std::bit_cast<std::uint32_t>(table.theta) !=
-                                                              std::bit_cast<std::uint32_t>(theta)) {
-    for (int j = 0; j < head_size; j += 2) {
-      const float freq = 1.0f / std::pow(theta, static_cast<float>(j) / static_cast<float>(head_size));
-      const float angle = static_cast<float>(pos) * freq;
+  const auto same_factors = [&] {
+    if ((table.spec.freq_factors == nullptr) != (spec.freq_factors == nullptr)) return false;
+    return spec.freq_factors == nullptr ||
+           std::memcmp(table.factors, spec.freq_factors, sizeof(float) * static_cast<size_t>(head_size / 2)) == 0;
+  };
+  const auto same_float = [](float a, float b) { return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b); };
+  if (table.pos != pos || table.head_size != head_size || !same_float(table.spec.theta, spec.theta) ||
+      table.spec.neox != spec.neox || !same_float(table.spec.position_scale, spec.position_scale) ||
+      !same_factors()) {
+    for (int i = 0; i < head_size / 2; ++i) {
+      const float angle = reference::rope_angle(i, head_size, pos, spec);
       const float c = std::cos(angle), s = std::sin(angle);
-      table.cos[j] = table.cos[j + 1] = c;
-      table.sin[j] = -s;
-      table.sin[j + 1] = s;
+      if (spec.neox) {
+        table.cos[i] = c;
+        table.sin[i] = s;
+      } else {
+        table.cos[2 * i] = table.cos[2 * i + 1] = c;
+        table.sin[2 * i] = -s;
+        table.sin[2 * i + 1] = s;
+      }
     }
-    table.pos = pos, table.head_size = head_size, table.theta = theta;
+    table.pos = pos, table.head_size = head_size, table.spec = spec;
+    if (spec.freq_factors != nullptr)
+      std::memcpy(table.factors, spec.freq_factors, sizeof(float) * static_cast<size_t>(head_size / 2));
   }
   const float* HWY_RESTRICT cos_table = table.cos;
   const float* HWY_RESTRICT sin_table = table.sin;
+  if (spec.neox) {
+    const size_t half = static_cast<size_t>(head_size / 2);
+    for (int base = 0; base < n; base += head_size) {
+      float* HWY_RESTRICT lo = v + base;
+      float* HWY_RESTRICT hi = lo + half;
+      for (size_t j = 0; j < half; j += N) {
+        const size_t count = std::min(N, half - j);
+        const V a = LoadPart(d, lo + j, count, 0.0f), b = LoadPart(d, hi + j, count, 0.0f);
+        const V c = LoadPart(d, cos_table + j, count, 0.0f), s = LoadPart(d, sin_table + j, count, 0.0f);
+        StorePart(d, hn::MulSub(a, c, hn::Mul(b, s)), lo + j, count);
+        StorePart(d, hn::MulAdd(a, s, hn::Mul(b, c)), hi + j, count);
+      }
+    }
+    return;
+  }
   for (int base = 0; base < n; base += head_size) {
     float* HWY_RESTRICT h = v + base;
     const size_t len = static_cast<size_t>(std::min(head_size, n - base));
@@ -519,8 +555,8 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps) 
 void softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
 std::int64_t argmax(const float* x, std::int64_t n) { return HWY_DYNAMIC_DISPATCH(ArgMax)(x, n); }
 void swiglu(float* h1, const float* h3, int n) { HWY_DYNAMIC_DISPATCH(Swiglu)(h1, h3, n); }
-void rope(float* v, int n, int head_size, Position pos, float theta) {
-  HWY_DYNAMIC_DISPATCH(Rope)(v, n, head_size, pos, theta);
+void rope(float* v, int n, int head_size, Position pos, const RopeSpec& spec) {
+  HWY_DYNAMIC_DISPATCH(Rope)(v, n, head_size, pos, spec);
 }
 void attention_head(const float* q, const float* k, const float* v, std::int64_t kv_stride, int head_size,
                     int n_pos, float* scores, float* out) {

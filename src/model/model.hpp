@@ -19,10 +19,12 @@ namespace llama2 {
 
 struct LayerWeights {
   std::span<const float> rms_att;  // [dim]
-  Tensor wq;                       // [dim, dim]
+  Tensor wq;                       // [q_dim, dim]
   Tensor wk;                       // [kv_dim, dim]
   Tensor wv;                       // [kv_dim, dim]
-  Tensor wo;                       // [dim, dim]
+  std::span<const float> bq, bk, bv;        // [q_dim], [kv_dim], [kv_dim] (Qwen2), else empty
+  std::span<const float> q_norm, k_norm;    // [head_size] per-head RMSNorm (Qwen3), else empty
+  Tensor wo;                       // [dim, q_dim]
   std::span<const float> rms_ffn;  // [dim]
   Tensor w1;                       // [hidden_dim, dim]  gate
   Tensor w2;                       // [dim, hidden_dim]  down
@@ -34,6 +36,7 @@ struct Weights {
   std::vector<LayerWeights> layers;
   std::span<const float> rms_final;  // [dim]
   Tensor wcls;                       // [vocab, dim]; may alias token_embedding
+  std::span<const float> rope_freqs;  // [head_size/2] Llama 3.1+ RoPE frequency factors, else empty
 };
 
 // Which file format a model came from.

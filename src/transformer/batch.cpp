@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "kernels/ops.hpp"
+#include "transformer/transformer.hpp"
 
 namespace llama2 {
 
@@ -59,13 +60,15 @@ void check_items(const Model& model, std::span<const BatchItem> items,
 // One chunk of at most scratch.max_items() items (already checked).
 void forward_chunk(const Model& model, std::span<const BatchItem> items, BatchScratch::Buffers& b, ThreadPool& pool,
                    float* logits_out) {
-  auto &x = b.x, &xb = b.xb, &xb2 = b.xb2, &q = b.q, &k = b.k, &v = b.v, &hb = b.hb, &hb2 = b.hb2;
+  auto &x = b.x, &xb = b.xb, &xb2 = b.xb2, &q = b.q, &k = b.k, &v = b.v, &att_out = b.att_out, &hb = b.hb,
+       &hb2 = b.hb2;
   auto& scores = b.scores;
   const Config& c = model.config();
   const Weights& w = model.weights();
   const int n = static_cast<int>(items.size());
   const int dim = c.dim, kv_dim = c.kv_dim(), hidden = c.hidden_dim, head_size = c.head_size();
-  const std::size_t udim = dim, ukv = kv_dim, uhidden = hidden;
+  const std::size_t udim = dim, uq = c.q_dim(), ukv = kv_dim, uhidden = hidden;
+  const RopeSpec rope = rope_spec(model);
 
   // Attention scratch: one row per thread, as long as the longest context in the batch.
   int max_pos = 1;
@@ -87,16 +90,16 @@ void forward_chunk(const Model& model, std::span<const BatchItem> items, BatchSc
     // q, k, v = Wq xb, Wk xb, Wv xb for the whole batch (one pool job)
     const ops::MatvecOutput qkv[] = {{&lw.wq, q.data()}, {&lw.wk, k.data()}, {&lw.wv, v.data()}};
     ops::matmul_shared(qkv, xb.data(), n, pool);
-    // RoPE on q and k at each item's position; k and v go to the item's cache row. All rows
-    // are written before any attention reads the caches (causality within the batch).
+    // Biases, q/k norms and RoPE at each item's position (finish_qkv, as forward does); k and
+    // v go to the item's cache row. All rows are written before any attention reads the
+    // caches (causality within the batch).
     for_each_item(pool, n, [&](int i) {
       const BatchItem& it = items[i];
-      ops::rope(&q[i * udim], dim, head_size, it.pos, c.rope_theta);
-      ops::rope(&k[i * ukv], kv_dim, head_size, it.pos, c.rope_theta);
+      finish_qkv(c, lw, rope, it.pos, &q[i * uq], &k[i * ukv], &v[i * ukv]);
       std::copy_n(&k[i * ukv], kv_dim, it.state->key(l, it.pos));
       std::copy_n(&v[i * ukv], kv_dim, it.state->value(l, it.pos));
     });
-    // xb[i] = concat over heads of softmax(q k^T / sqrt(d)) v, over positions 0..pos_i of the
+    // att_out[i] = concat over heads of softmax(q k^T / sqrt(d)) v, over positions 0..pos_i of the
     // item's own cache. The (item, head) pairs are handed out dynamically, longest context
     // first: in a prompt the cost grows with the position, and an even static split would
     // leave the thread holding the early positions idle. Each pair is computed by one thread
@@ -117,14 +120,14 @@ void forward_chunk(const Model& model, std::span<const BatchItem> items, BatchSc
           const int i = static_cast<int>(pair / c.n_heads), h = static_cast<int>(pair % c.n_heads);
           const BatchItem& it = items[i];
           const std::int64_t kv_offset = static_cast<std::int64_t>(h / c.kv_group()) * head_size;
-          ops::attention_head(&q[i * udim + h * head_size], it.state->key(l, 0) + kv_offset,
+          ops::attention_head(&q[i * uq + h * head_size], it.state->key(l, 0) + kv_offset,
                               it.state->value(l, 0) + kv_offset, kv_dim, head_size, it.pos + 1, thread_scores,
-                              &xb[i * udim + h * head_size]);
+                              &att_out[i * uq + h * head_size]);
         }
       }
     });
-    // x += Wo xb; then xb = rmsnorm(x) * rms_ffn
-    ops::matmul(lw.wo, xb.data(), xb2.data(), n, pool);
+    // x += Wo att_out; then xb = rmsnorm(x) * rms_ffn
+    ops::matmul(lw.wo, att_out.data(), xb2.data(), n, pool);
     for_each_item(pool, n, [&](int i) {
       float* xi = &x[i * udim];
       const float* add = &xb2[i * udim];
@@ -160,16 +163,18 @@ void forward_chunk(const Model& model, std::span<const BatchItem> items, BatchSc
 }  // namespace
 
 BatchScratch::BatchScratch(const Config& c, int max_items)
-    : max_items_(max_items), dim_(c.dim), kv_dim_(c.kv_dim()), hidden_(c.hidden_dim) {
+    : max_items_(max_items), dim_(c.dim), q_dim_(c.q_dim()), kv_dim_(c.kv_dim()), hidden_(c.hidden_dim) {
   if (max_items <= 0) throw Error("a batch holds at least one item, got " + std::to_string(max_items));
   const std::size_t n = static_cast<std::size_t>(max_items);
-  const std::size_t floats = checked_mul(n, 5 * static_cast<std::uint64_t>(dim_) + 2 * kv_dim_ + 2 * hidden_,
-                                         "batch scratch");
+  const std::size_t floats = checked_mul(
+      n, 3 * static_cast<std::uint64_t>(dim_) + 2 * static_cast<std::uint64_t>(q_dim_) + 2 * kv_dim_ + 2 * hidden_,
+      "batch scratch");
   if (floats > (std::uint64_t{1} << 32)) throw Error("batch of " + std::to_string(max_items) + " items is too large");
   buf_.x.resize(n * dim_);
   buf_.xb.resize(n * dim_);
   buf_.xb2.resize(n * dim_);
-  buf_.q.resize(n * dim_);
+  buf_.q.resize(n * q_dim_);
+  buf_.att_out.resize(n * q_dim_);
   buf_.k.resize(n * kv_dim_);
   buf_.v.resize(n * kv_dim_);
   buf_.hb.resize(n * hidden_);
@@ -179,7 +184,7 @@ BatchScratch::BatchScratch(const Config& c, int max_items)
 void forward_batch(const Model& model, std::span<const BatchItem> items, BatchScratch& s, ThreadPool& pool,
                    float* logits_out) {
   const Config& c = model.config();
-  if (s.dim_ != c.dim || s.kv_dim_ != c.kv_dim() || s.hidden_ != c.hidden_dim)
+  if (s.dim_ != c.dim || s.q_dim_ != c.q_dim() || s.kv_dim_ != c.kv_dim() || s.hidden_ != c.hidden_dim)
     throw Error("the batch scratch was made for a model of another shape");
   // Check everything before touching any cache, so a bad batch leaves every State as it was.
   check_items(model, items, s.seen_);

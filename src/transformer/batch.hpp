@@ -41,18 +41,19 @@ class BatchScratch {
  private:
   friend void forward_batch(const Model&, std::span<const BatchItem>, BatchScratch&, ThreadPool&, float*);
   int max_items_;
-  int dim_, kv_dim_, hidden_;
+  int dim_, q_dim_, kv_dim_, hidden_;
 
  public:
   // The activation matrices, row-major [max_items, width]: item i's row starts at i * width.
   // (Public as a type only, so the implementation's helpers can take it; the instance is private.)
   struct Buffers {
     std::vector<float> x;    // residual stream [dim]
-    std::vector<float> xb;   // normed input, then attention output [dim]
+    std::vector<float> xb;   // normed input [dim]
     std::vector<float> xb2;  // projection output [dim]
-    std::vector<float> q;    // queries [dim]
+    std::vector<float> q;    // queries [q_dim]
     std::vector<float> k;    // keys before they go to the cache [kv_dim]
     std::vector<float> v;    // values before they go to the cache [kv_dim]
+    std::vector<float> att_out;  // attention output, the input of Wo [q_dim]
     std::vector<float> hb;   // feed-forward gate [hidden]
     std::vector<float> hb2;  // feed-forward up [hidden]
     std::vector<float> scores;  // attention scores: one row of the longest context per thread

@@ -25,11 +25,11 @@ State::State(const Config& c, int max_positions) : max_positions_(max_positions)
     throw Error("KV cache of " + std::to_string(cache_bytes >> 20) + " MiB does not fit in memory (" +
                 std::to_string(physical >> 20) + " MiB); use fewer steps (-n)");
   x.resize(c.dim);
-  xb.resize(c.dim);
+  xb.resize(std::max(c.dim, c.q_dim()));
   xb2.resize(c.dim);
   hb.resize(c.hidden_dim);
   hb2.resize(c.hidden_dim);
-  q.resize(c.dim);
+  q.resize(c.q_dim());
   att.resize(static_cast<std::size_t>(c.n_heads) * max_positions);
   logits.resize(c.vocab_size);
   key_cache.resize(cache);

@@ -28,11 +28,11 @@ class State {
   void copy_prefix_from(const State& other, std::int64_t n);
 
   std::vector<float> x;       // residual stream [dim]
-  std::vector<float> xb;      // normed input / attention output [dim]
+  std::vector<float> xb;      // normed input [dim] / attention output [q_dim]
   std::vector<float> xb2;     // projection output [dim]
   std::vector<float> hb;      // feed-forward gate [hidden_dim]
   std::vector<float> hb2;     // feed-forward up [hidden_dim]
-  std::vector<float> q;       // query [dim]
+  std::vector<float> q;       // query [q_dim]
   std::vector<float> att;     // attention scores [n_heads][max_positions]
   std::vector<float> logits;  // [vocab_size]
   // [layer][position][kv_dim] each. Zero pages until written (ZeroedAllocator): a long context

@@ -4,6 +4,7 @@
 // ============================================================================
 #include "transformer/transformer.hpp"
 
+#include <span>
 #include <string>
 
 #include "core/error.hpp"
@@ -30,7 +31,40 @@ void attention(const Config& c, State& s, int layer, Position pos, ThreadPool& p
   });
 }
 
+// x += b, when the model has this bias.
+void add_bias(float* x, std::span<const float> b) {
+  for (std::size_t i = 0; i < b.size(); ++i) x[i] += b[i];
+}
+
+// Each head of x (n_heads of head_size) = rmsnorm(head) * weight, when the model has it.
+void norm_heads(float* x, int n_heads, int head_size, std::span<const float> weight, float eps) {
+  if (weight.empty()) return;
+  for (int h = 0; h < n_heads; ++h) ops::rmsnorm(x + h * head_size, x + h * head_size, weight.data(), head_size, eps);
+}
+
 }  // namespace
+
+RopeSpec rope_spec(const Model& model) {
+  const Config& c = model.config();
+  RopeSpec spec;
+  spec.theta = c.rope_theta;
+  spec.neox = c.rope_neox();
+  spec.position_scale = c.rope_scale;
+  if (!model.weights().rope_freqs.empty()) spec.freq_factors = model.weights().rope_freqs.data();
+  return spec;
+}
+
+void finish_qkv(const Config& c, const LayerWeights& lw, const RopeSpec& rope, Position pos, float* q, float* k,
+                float* v) {
+  const int head_size = c.head_size();
+  add_bias(q, lw.bq);
+  add_bias(k, lw.bk);
+  add_bias(v, lw.bv);
+  norm_heads(q, c.n_heads, head_size, lw.q_norm, c.norm_eps);
+  norm_heads(k, c.n_kv_heads, head_size, lw.k_norm, c.norm_eps);
+  ops::rope(q, c.q_dim(), head_size, pos, rope);
+  ops::rope(k, c.kv_dim(), head_size, pos, rope);
+}
 
 std::span<const float> forward(const Model& model, State& s, TokenId token, Position pos, ThreadPool& pool) {
   const Config& c = model.config();
@@ -41,7 +75,8 @@ std::span<const float> forward(const Model& model, State& s, TokenId token, Posi
   if (pos < 0 || pos >= s.max_positions())
     throw Error("position " + std::to_string(pos) + " is outside the context of " +
                 std::to_string(s.max_positions()));
-  const int dim = c.dim, kv_dim = c.kv_dim(), hidden = c.hidden_dim;
+  const int dim = c.dim, hidden = c.hidden_dim;
+  const RopeSpec rope = rope_spec(model);
 
   // x = token_embedding[token]
   dequantize_row(w.token_embedding, token, s.x.data());
@@ -57,9 +92,8 @@ std::span<const float> forward(const Model& model, State& s, TokenId token, Posi
     float* v = s.value(l, pos);
     const ops::MatvecOutput qkv[] = {{&lw.wq, s.q.data()}, {&lw.wk, k}, {&lw.wv, v}};
     ops::matvec_shared(qkv, s.xb.data(), pool);
-    // rotate q and k by their position (RoPE)
-    ops::rope(s.q.data(), dim, c.head_size(), pos, c.rope_theta);
-    ops::rope(k, kv_dim, c.head_size(), pos, c.rope_theta);
+    // biases, q/k norms where the architecture has them; rotate q and k by their position (RoPE)
+    finish_qkv(c, lw, rope, pos, s.q.data(), k, v);
     // xb = concat over heads of softmax(q k^T / sqrt(d)) v
     attention(c, s, l, pos, pool);
     // x += Wo xb
