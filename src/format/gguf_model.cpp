@@ -51,7 +51,7 @@ class LlamaBuilder {
     if (arch == "llama") c.arch = Architecture::Llama;
     else if (arch == "qwen2") c.arch = Architecture::Qwen2;
     else if (arch == "qwen3") c.arch = Architecture::Qwen3;
-    else fail("architecture '" + arch + "' is not supported (only llama, qwen2, qwen3)");
+    else fail("architecture '" + printable(arch) + "' is not supported (only llama, qwen2, qwen3)");
     prefix_ = arch + ".";
     c.seq_len = hyperparameter(key("context_length").c_str());
     c.dim = hyperparameter(key("embedding_length").c_str());
@@ -82,7 +82,7 @@ class LlamaBuilder {
       if (!(f >= 1.0 && f <= 1024.0)) fail("RoPE linear scaling factor " + std::to_string(f) + " is out of range");
       c.rope_scale = static_cast<float>(1.0 / f);
     } else if (scaling != "none" || factor != 1.0) {
-      fail("RoPE scaling '" + scaling + "' is not supported (only linear, and Llama 3's rope_freqs)");
+      fail("RoPE scaling '" + printable(scaling) + "' is not supported (only linear, and Llama 3's rope_freqs)");
     }
 
     // The vocab size is the embedding's row count (the token list, if any, must agree).
