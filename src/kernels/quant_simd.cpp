@@ -158,15 +158,28 @@ CpuFeatures detect() {
 
 std::vector<const KernelSet*> simd_kernels() {
   // Each set is made only on a CPU that has its instructions: MakeKernelSet is compiled for
-  // that target, and the compiler may use its instructions even to fill in the struct.
+  // that target, and the compiler may use its instructions even to fill in the struct. A
+  // function-local static is initialised only when control reaches it, and never freed.
   static const std::vector<const KernelSet*> sets = [] {
     const CpuFeatures f = detect();
     std::vector<const KernelSet*> v;
-    if (f.avx512vbmi) v.push_back(new KernelSet(avx512vbmi::MakeKernelSet("avx512vbmi")));
-    if (f.avx512vnni) v.push_back(new KernelSet(avx512vnni::MakeKernelSet("avx512vnni")));
-    if (f.avxvnni) v.push_back(new KernelSet(avxvnni::MakeKernelSet("avxvnni")));
-    if (f.avx2) v.push_back(new KernelSet(avx2::MakeKernelSet("avx2")));
-    return v;  // kept for the life of the process
+    if (f.avx512vbmi) {
+      static const KernelSet set = avx512vbmi::MakeKernelSet("avx512vbmi");
+      v.push_back(&set);
+    }
+    if (f.avx512vnni) {
+      static const KernelSet set = avx512vnni::MakeKernelSet("avx512vnni");
+      v.push_back(&set);
+    }
+    if (f.avxvnni) {
+      static const KernelSet set = avxvnni::MakeKernelSet("avxvnni");
+      v.push_back(&set);
+    }
+    if (f.avx2) {
+      static const KernelSet set = avx2::MakeKernelSet("avx2");
+      v.push_back(&set);
+    }
+    return v;
   }();
   return sets;
 }
@@ -214,9 +227,13 @@ bool has_dotprod() {
 std::vector<const KernelSet*> simd_kernels() {
   static const std::vector<const KernelSet*> sets = [] {  // made only where the CPU can run them
     std::vector<const KernelSet*> v;
-    if (has_dotprod()) v.push_back(new KernelSet(neon_dotprod::MakeKernelSet("neon-dotprod")));
-    v.push_back(new KernelSet(neon::MakeKernelSet("neon")));
-    return v;  // kept for the life of the process
+    if (has_dotprod()) {
+      static const KernelSet set = neon_dotprod::MakeKernelSet("neon-dotprod");
+      v.push_back(&set);
+    }
+    static const KernelSet baseline = neon::MakeKernelSet("neon");
+    v.push_back(&baseline);
+    return v;
   }();
   return sets;
 }
