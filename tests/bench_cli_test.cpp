@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "dtype/dtype.hpp"
+#include "model/model.hpp"
 #include "test_support.hpp"
 
 namespace llama2 {
@@ -134,9 +137,27 @@ TEST(BenchCli, MarkdownTableHasHeaderAndRows) {
   EXPECT_NE(r.out.find(" GB/s |\n"), std::string::npos);
 }
 
+// A GGUF shape is written once, straight in the asked type, and reused by the next run.
+TEST(BenchCli, GgufShapeIsWrittenInItsTypeAndReused) {
+  const std::string cache = testing::scratch_dir() + "/bench-cache";
+  const std::string args = "bench --shape micro-qwen3:q4_0 -p 4 -n 4 -r 1 -t 1 --membw-mib 16 --cache-dir " + quote(cache);
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| micro-qwen3 q4_0 (random) |"), std::string::npos) << r.out;
+  const std::string file = cache + "/micro-qwen3-q4_0-random-v1.gguf";
+  const auto m = Model::load(file);
+  EXPECT_EQ(m->config().arch, Architecture::Qwen3);
+  EXPECT_EQ(m->weights().layers[0].wq.type, DType::Q4_0);
+  const auto written = std::filesystem::last_write_time(file);
+  ASSERT_EQ(run_cli(args).exit_code, 0);
+  EXPECT_EQ(std::filesystem::last_write_time(file), written);
+}
+
 TEST(BenchCli, RejectsMissingModelAndTooLongTests) {
   EXPECT_EQ(run_cli("bench").exit_code, 2);
   EXPECT_EQ(run_cli("bench --shape 7B").exit_code, 2);
+  EXPECT_EQ(run_cli("bench --shape qwen2.5-0.5b:q3_k").exit_code, 2);
+  EXPECT_EQ(run_cli("bench --shape qwen9:q8_0").exit_code, 2);
   const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) + " -p 4 -n 100000 --membw-mib 16");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("do not fit"), std::string::npos) << r.err;

@@ -20,6 +20,7 @@
 #include "kernels/ops.hpp"
 #include "kernels/quant.hpp"
 #include "model/model.hpp"
+#include "format/gguf_writer.hpp"
 #include "tools/bench.hpp"
 #include "tools/machine.hpp"
 #include "transformer/batch.hpp"
@@ -155,9 +156,20 @@ Row measure(const Row& base, const std::string& test, int n_tokens, int reps, co
 void add_options(CLI::App& app, BenchOptions& o) {
   app.add_option("-m,--model", o.models, "model file to benchmark (repeatable)");
   app.add_option("--shape", o.shapes,
-                 "also benchmark a random-weight model of a published shape: 15M, 42M or 110M (repeatable; "
-                 "written once into --cache-dir)")
-      ->check(CLI::IsMember({"15M", "42M", "110M"}));
+                 "also benchmark a random-weight model of a published shape (repeatable; written once into "
+                 "--cache-dir): 15M, 42M or 110M (llama2.c fp32), or NAME[:TYPE] with NAME a `convert "
+                 "--random-shape` name (llama-3.2-1b, smollm2-135m, qwen2.5-0.5b, ...) and TYPE a GGUF "
+                 "weight type (default q8_0)")
+      ->check([](const std::string& s) -> std::string {
+        if (tools::is_llama2c_shape(s)) return "";
+        try {
+          gguf_random_shape(s.substr(0, s.find(':')));
+          tools::shape_display_name(s);  // checks the type
+          return "";
+        } catch (const Error& e) {
+          return e.what();
+        }
+      });
   app.add_option("-t,--threads", o.threads, "thread counts, comma separated (default: all cores)")
       ->delimiter(',')
       ->check(CLI::Range(1, 1024));
@@ -208,8 +220,8 @@ int bench_command(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> models;
   for (const auto& m : o.models) models.emplace_back(std::filesystem::path(m).stem().string(), m);
   for (const auto& s : o.shapes) {
-    models.emplace_back("stories" + s + " (random)", tools::shape_checkpoint(s, o.cache_dir));
-    if (!o.json) std::fprintf(stderr, "random-weight stories%s: %s\n", s.c_str(), models.back().second.c_str());
+    models.emplace_back(tools::shape_display_name(s), tools::shape_checkpoint(s, o.cache_dir));
+    if (!o.json) std::fprintf(stderr, "%s: %s\n", models.back().first.c_str(), models.back().second.c_str());
   }
 
   // Every test must fit every model's context; checked before the slow measurements start.

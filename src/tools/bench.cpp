@@ -11,6 +11,8 @@
 
 #include "core/error.hpp"
 #include "core/mapped_file.hpp"
+#include "dtype/dtype.hpp"
+#include "format/gguf_writer.hpp"
 #include "format/random_checkpoint.hpp"
 #include "sampling/sampler.hpp"
 #include "transformer/batch.hpp"
@@ -128,24 +130,70 @@ std::string default_cache_dir() {
   return ".llama2-cpp-cache";
 }
 
-std::string shape_checkpoint(const std::string& shape, const std::string& cache_dir) {
-  const Config c = published_shape(shape);
+namespace {
+
+// Writes the file `path` with `write(tmp)` under a temporary name, then renames it: a
+// concurrent or interrupted run never sees (or leaves) a half-written file under the final name.
+template <class Write>
+void write_atomically(const std::filesystem::path& path, const std::string& cache_dir, Write write) {
   namespace fs = std::filesystem;
-  const fs::path path = fs::path(cache_dir) / ("stories" + shape + "-random-v0.bin");
   std::error_code ec;
-  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == v0_file_bytes(c)) return path.string();
   fs::create_directories(cache_dir, ec);
   if (ec) throw Error("cannot create the cache folder '" + cache_dir + "': " + ec.message());
-  // Written under a temporary name, then renamed: a concurrent or interrupted run never sees
-  // (or leaves) a half-written file under the final name.
   const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  write_random_checkpoint(tmp.string(), c, /*shared_classifier=*/true, /*seed=*/20240101);
+  write(tmp.string());
   drop_from_page_cache(tmp.string());
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);
     throw Error("cannot write '" + path.string() + "'");
   }
+}
+
+// "qwen2.5-0.5b:q4_k" -> ("qwen2.5-0.5b", Q4_K); no type means Q8_0.
+std::pair<std::string, DType> gguf_shape_and_type(const std::string& shape) {
+  const std::size_t colon = shape.find(':');
+  const std::string name = shape.substr(0, colon);
+  DType type = DType::Q8_0;
+  if (colon != std::string::npos) {
+    const auto t = dtype_from_name(shape.substr(colon + 1));
+    if (!t || !dtype_info(*t).writable || !dtype_info(*t).ggml_id)
+      throw UsageError("--shape " + shape + ": '" + shape.substr(colon + 1) + "' is not a GGUF weight type");
+    type = *t;
+  }
+  return {name, type};
+}
+
+}  // namespace
+
+bool is_llama2c_shape(const std::string& shape) { return shape == "15M" || shape == "42M" || shape == "110M"; }
+
+std::string shape_display_name(const std::string& shape) {
+  if (is_llama2c_shape(shape)) return "stories" + shape + " (random)";
+  const auto [name, type] = gguf_shape_and_type(shape);
+  return name + " " + dtype_name(type) + " (random)";
+}
+
+std::string shape_checkpoint(const std::string& shape, const std::string& cache_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!is_llama2c_shape(shape)) {
+    const auto [name, type] = gguf_shape_and_type(shape);
+    const RandomShape published = gguf_random_shape(name);  // UsageError for an unknown name
+    const fs::path path = fs::path(cache_dir) / (name + "-" + dtype_name(type) + "-random-v1.gguf");
+    if (fs::is_regular_file(path, ec)) return path.string();  // complete: files appear by rename only
+    write_atomically(path, cache_dir, [&](const std::string& tmp) {
+      write_random_gguf(tmp, published.config, type, /*seed=*/20240101, nullptr, published.tied_classifier,
+                        published.rope_freqs);
+    });
+    return path.string();
+  }
+  const Config c = published_shape(shape);
+  const fs::path path = fs::path(cache_dir) / ("stories" + shape + "-random-v0.bin");
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == v0_file_bytes(c)) return path.string();
+  write_atomically(path, cache_dir, [&](const std::string& tmp) {
+    write_random_checkpoint(tmp, c, /*shared_classifier=*/true, /*seed=*/20240101);
+  });
   return path.string();
 }
 

@@ -51,10 +51,15 @@ double time_generation(const Model& model, int n_tokens, State& state, ThreadPoo
 double time_to_first_token(const std::string& path, std::span<const TokenId> prompt, int context,
                            ThreadPool& pool);
 
-// Path of a deterministic random-weight version 0 checkpoint with the shape of a published
-// model ("15M", "42M", "110M"), written into `cache_dir` on first use and reused afterwards
-// when its size is right. The classifier is shared, as in the published models.
+// Path of a deterministic random-weight model with the shape of a published one, written into
+// `cache_dir` on first use and reused afterwards: "15M", "42M", "110M" (llama2.c's stories
+// models, a version 0 checkpoint with a shared classifier), or a GGUF shape of `llama2 convert
+// --random-shape` with an optional weight type, "llama-3.2-1b:q4_k" (default q8_0), written
+// straight in that type. Throws UsageError for an unknown shape or type.
 std::string shape_checkpoint(const std::string& shape, const std::string& cache_dir);
+// "stories42M (random)", "qwen2.5-0.5b q4_k (random)": how a shape is named in the tables.
+std::string shape_display_name(const std::string& shape);
+bool is_llama2c_shape(const std::string& shape);
 
 // $XDG_CACHE_HOME/llama2-cpp, else $HOME/.cache/llama2-cpp, else ./.llama2-cpp-cache.
 std::string default_cache_dir();
