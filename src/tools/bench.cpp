@@ -158,7 +158,7 @@ std::pair<std::string, DType> gguf_shape_and_type(const std::string& shape) {
   if (colon != std::string::npos) {
     const auto t = dtype_from_name(shape.substr(colon + 1));
     if (!t || !dtype_info(*t).writable || !dtype_info(*t).ggml_id)
-      throw UsageError("--shape " + shape + ": '" + shape.substr(colon + 1) + "' is not a GGUF weight type");
+      throw UsageError("'" + shape.substr(colon + 1) + "' in '" + shape + "' is not a GGUF weight type");
     type = *t;
   }
   return {name, type};
