@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -126,7 +127,12 @@ TEST_P(ArchitectureKernelTest, KernelSetsAgreeOnFp32Weights) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Arch, ArchitectureKernelTest, ::testing::ValuesIn(quant::available_kernels()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& info) {  // "neon-dotprod" -> "neon_dotprod": gtest names are [A-Za-z0-9_]
+                           std::string name = info.param;
+                           for (char& ch : name)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return name;
+                         });
 
 // What each shape declares reaches the loaded model.
 TEST(Architecture, MicroShapesLoadWithTheirFeatures) {
