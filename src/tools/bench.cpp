@@ -178,7 +178,11 @@ std::string shape_checkpoint(const std::string& shape, const std::string& cache_
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!is_llama2c_shape(shape)) {
-    const auto [name, type] = gguf_shape_and_type(shape);
+    // Plain variables, not a structured binding: the lambda below captures them (clang 14
+    // cannot capture bindings).
+    const std::pair<std::string, DType> parsed = gguf_shape_and_type(shape);
+    const std::string& name = parsed.first;
+    const DType type = parsed.second;
     const RandomShape published = gguf_random_shape(name);  // UsageError for an unknown name
     const fs::path path = fs::path(cache_dir) / (name + "-" + dtype_name(type) + "-random-v1.gguf");
     if (fs::is_regular_file(path, ec)) return path.string();  // complete: files appear by rename only
