@@ -48,10 +48,9 @@ class LlamaBuilder {
   Config config() {
     const std::string arch(f_.get_string("general.architecture"));
     Config c;
-    if (arch == "llama") c.arch = Architecture::Llama;
-    else if (arch == "qwen2") c.arch = Architecture::Qwen2;
-    else if (arch == "qwen3") c.arch = Architecture::Qwen3;
-    else fail("architecture '" + printable(arch) + "' is not supported (only llama, qwen2, qwen3)");
+    const std::optional<Architecture> known = architecture_from_name(arch);
+    if (!known) fail("architecture '" + printable(arch) + "' is not supported (only llama, qwen2, qwen3)");
+    c.arch = *known;
     prefix_ = arch + ".";
     c.seq_len = hyperparameter(key("context_length").c_str());
     c.dim = hyperparameter(key("embedding_length").c_str());

@@ -1,6 +1,8 @@
 // The hyperparameters of a Llama-family transformer.
 #pragma once
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace llama2 {
 
@@ -9,6 +11,8 @@ namespace llama2 {
 // rotate NeoX pairs.
 enum class Architecture { Llama, Qwen2, Qwen3 };
 const char* architecture_name(Architecture a);
+// The Architecture spelled `name` ("qwen2"), or nothing for one this engine does not run.
+std::optional<Architecture> architecture_from_name(std::string_view name);
 
 struct Config {
   Architecture arch = Architecture::Llama;

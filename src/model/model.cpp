@@ -15,6 +15,12 @@ const char* architecture_name(Architecture a) {
   return "?";
 }
 
+std::optional<Architecture> architecture_from_name(std::string_view name) {
+  for (Architecture a : {Architecture::Llama, Architecture::Qwen2, Architecture::Qwen3})
+    if (name == architecture_name(a)) return a;
+  return std::nullopt;
+}
+
 void validate(const Config& c) {
   auto check = [](bool ok, const std::string& msg) {
     if (!ok) throw Error("invalid model header: " + msg);
