@@ -40,6 +40,16 @@
 
 namespace llama2::quant::detail {
 
+// The kernel set `make` builds, made on first use and kept for the process (a function-local
+// static: never freed, so no leak at exit). Call it only on a CPU that has the set's
+// instructions: MakeKernelSet is compiled for that target, and the compiler may use its
+// instructions even to fill in the struct.
+template <KernelSet (*make)(const char*)>
+const KernelSet* kernel_set_once(const char* name) {
+  static const KernelSet set = make(name);
+  return &set;
+}
+
 #if LLAMA2_QUANT_X86
 
 // Each block below compiles quant_x86-inl.hpp for one instruction set. GCC takes the target
@@ -157,28 +167,13 @@ CpuFeatures detect() {
 }  // namespace
 
 std::vector<const KernelSet*> simd_kernels() {
-  // Each set is made only on a CPU that has its instructions: MakeKernelSet is compiled for
-  // that target, and the compiler may use its instructions even to fill in the struct. A
-  // function-local static is initialised only when control reaches it, and never freed.
   static const std::vector<const KernelSet*> sets = [] {
     const CpuFeatures f = detect();
     std::vector<const KernelSet*> v;
-    if (f.avx512vbmi) {
-      static const KernelSet set = avx512vbmi::MakeKernelSet("avx512vbmi");
-      v.push_back(&set);
-    }
-    if (f.avx512vnni) {
-      static const KernelSet set = avx512vnni::MakeKernelSet("avx512vnni");
-      v.push_back(&set);
-    }
-    if (f.avxvnni) {
-      static const KernelSet set = avxvnni::MakeKernelSet("avxvnni");
-      v.push_back(&set);
-    }
-    if (f.avx2) {
-      static const KernelSet set = avx2::MakeKernelSet("avx2");
-      v.push_back(&set);
-    }
+    if (f.avx512vbmi) v.push_back(kernel_set_once<avx512vbmi::MakeKernelSet>("avx512vbmi"));
+    if (f.avx512vnni) v.push_back(kernel_set_once<avx512vnni::MakeKernelSet>("avx512vnni"));
+    if (f.avxvnni) v.push_back(kernel_set_once<avxvnni::MakeKernelSet>("avxvnni"));
+    if (f.avx2) v.push_back(kernel_set_once<avx2::MakeKernelSet>("avx2"));
     return v;
   }();
   return sets;
@@ -227,12 +222,8 @@ bool has_dotprod() {
 std::vector<const KernelSet*> simd_kernels() {
   static const std::vector<const KernelSet*> sets = [] {  // made only where the CPU can run them
     std::vector<const KernelSet*> v;
-    if (has_dotprod()) {
-      static const KernelSet set = neon_dotprod::MakeKernelSet("neon-dotprod");
-      v.push_back(&set);
-    }
-    static const KernelSet baseline = neon::MakeKernelSet("neon");
-    v.push_back(&baseline);
+    if (has_dotprod()) v.push_back(kernel_set_once<neon_dotprod::MakeKernelSet>("neon-dotprod"));
+    v.push_back(kernel_set_once<neon::MakeKernelSet>("neon"));
     return v;
   }();
   return sets;
