@@ -150,6 +150,9 @@ void write_atomically(const std::filesystem::path& path, const std::string& cach
   }
 }
 
+// llama2.c's stories shapes, written as version 0 checkpoints; every other shape is GGUF.
+bool is_llama2c_shape(const std::string& shape) { return shape == "15M" || shape == "42M" || shape == "110M"; }
+
 // "qwen2.5-0.5b:q4_k" -> ("qwen2.5-0.5b", Q4_K); no type means Q8_0.
 std::pair<std::string, DType> gguf_shape_and_type(const std::string& shape) {
   const std::size_t colon = shape.find(':');
@@ -166,11 +169,10 @@ std::pair<std::string, DType> gguf_shape_and_type(const std::string& shape) {
 
 }  // namespace
 
-bool is_llama2c_shape(const std::string& shape) { return shape == "15M" || shape == "42M" || shape == "110M"; }
-
 std::string shape_display_name(const std::string& shape) {
   if (is_llama2c_shape(shape)) return "stories" + shape + " (random)";
   const auto [name, type] = gguf_shape_and_type(shape);
+  gguf_random_shape(name);  // UsageError for an unknown name
   return name + " " + dtype_name(type) + " (random)";
 }
 

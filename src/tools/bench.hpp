@@ -58,8 +58,8 @@ double time_to_first_token(const std::string& path, std::span<const TokenId> pro
 // straight in that type. Throws UsageError for an unknown shape or type.
 std::string shape_checkpoint(const std::string& shape, const std::string& cache_dir);
 // "stories42M (random)", "qwen2.5-0.5b q4_k (random)": how a shape is named in the tables.
+// Throws UsageError, as shape_checkpoint would, for an unknown shape or type.
 std::string shape_display_name(const std::string& shape);
-bool is_llama2c_shape(const std::string& shape);
 
 // $XDG_CACHE_HOME/llama2-cpp, else $HOME/.cache/llama2-cpp, else ./.llama2-cpp-cache.
 std::string default_cache_dir();
