@@ -258,6 +258,35 @@ TEST(CliChat, SampledRepliesUntilContextEnd) {
   }
 }
 
+// A Jinja template (--chat-template-file here; a GGUF file's own one by default) writes the
+// conversation. tests/chat/templates/llama2.jinja writes the first turn as the built-in llama2
+// format does, so the same seed gives the same reply.
+TEST(CliChat, JinjaTemplateFileRendersTheConversation) {
+  const std::string jinja = quote(std::string(LLAMA2_SOURCE_DIR) + "/tests/chat/templates/llama2.jinja");
+  const std::string args = stories260k() + " -z " + quote(tokenizer_512()) + " -m chat -y sys -n 100 -t 1 -s 3";
+  const auto builtin = run_cli(args + " --chat-template llama2", "hello\n", 60);
+  const auto templated = run_cli(args + " --chat-template-file " + jinja, "hello\n", 60);
+  ASSERT_EQ(templated.exit_code, 0) << templated.err;
+  EXPECT_EQ(templated.out, builtin.out);
+  EXPECT_EQ(templated.err.find("warning"), std::string::npos) << templated.err;
+
+  // Several turns: each re-renders the whole conversation and feeds what the cache lacks.
+  const auto turns = run_cli(quote(eos_model()) + " -z " + quote(tokenizer_512()) + " -m chat -y terse -t 0" +
+                                 " --chat-template-file " + jinja,
+                             "hello\nhow are you?\nbye\n", 60);
+  ASSERT_EQ(turns.exit_code, 0) << turns.err;
+  EXPECT_EQ(count(turns.out, "Assistant:"), 3) << turns.out;
+
+  // A template that does not parse is an error naming the file and the line, before any turn.
+  const std::string bad = testing::write_scratch("bad.jinja", "ok\n{% for m in messages %}{{ m.content }");
+  const auto refused = run_cli(stories260k() + " -z " + quote(tokenizer_512()) + " -m chat --chat-template-file " +
+                                   quote(bad),
+                               "hello\n", 60);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("bad.jinja': chat template line 2"), std::string::npos) << refused.err;
+  EXPECT_EQ(count(refused.err, "\n"), 1) << refused.err;
+}
+
 // --tensor-type takes one rule per occurrence, so the files may follow it (CLI11 would
 // otherwise take IN and OUT as more rules); quantize reports each rule's matrices.
 TEST(CliQuantize, TensorTypeRulesBeforeTheFiles) {

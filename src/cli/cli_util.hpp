@@ -8,8 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include <fstream>
+#include <sstream>
+
 #include "core/error.hpp"
 #include "core/types.hpp"
+#include "generation/chat_template.hpp"
+#include "model/model.hpp"
 #include "format/gguf_writer.hpp"
 #include "model/tensor.hpp"
 
@@ -44,6 +49,40 @@ inline CLI::Validator number_in(double lo, double hi, const std::string& range) 
         return {};
       },
       range);
+}
+
+// --chat-template and --chat-template-file, for chat and serve alike.
+inline void add_chat_template_options(CLI::App& app, std::string& name, std::string& file) {
+  auto* builtin = app.add_option("--chat-template", name,
+                                 "built-in chat format instead of the model's own template: llama2, zephyr, chatml or "
+                                 "llama3 (default: the GGUF file's Jinja template, else llama2)")
+                      ->check(CLI::IsMember({"llama2", "zephyr", "chatml", "llama3"}));
+  app.add_option("--chat-template-file", file, "a Jinja chat template to use instead of the model's")
+      ->check(CLI::ExistingFile)
+      ->excludes(builtin);
+}
+
+// The chat format those options (and the model file) select; a template that cannot be used
+// falls back to a built-in one with a warning on stderr.
+inline ChatFormat chat_format(const Model& model, const Tokenizer& tokenizer, const std::string& name,
+                              const std::string& file) {
+  std::string jinja = model.vocabulary() ? model.vocabulary()->chat_template : "";
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf())) throw Error("cannot read the chat template '" + file + "'");
+    jinja = text.str();
+    try {
+      jinja::Template::parse(jinja);
+    } catch (const Error& e) {
+      throw Error("chat template '" + file + "': " + e.what());
+    }
+  }
+  std::string warning;
+  ChatFormat format = choose_chat_format(name, jinja, tokenizer, warning);
+  if (!file.empty() && !format.jinja) throw Error("chat template '" + file + "': " + warning);
+  if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  return format;
 }
 
 // Parses a list of token ids separated by spaces and/or commas. Whether an id is inside the

@@ -35,7 +35,8 @@ struct RunOptions {
   std::string prompt;
   std::string tokenizer = "tokenizer.bin";
   bool tokenizer_given = false;  // -z on the command line (else a GGUF's own vocabulary wins)
-  std::string chat_template;     // --chat-template; empty: the model's, else llama2
+  std::string chat_template;       // --chat-template; empty: the model's, else llama2
+  std::string chat_template_file;  // --chat-template-file: a Jinja template instead of the model's
   std::string mode = "generate";
   std::string system_prompt;
   int threads = ThreadPool::hardware_threads();
@@ -61,9 +62,7 @@ void add_options(CLI::App& app, RunOptions& o) {
   app.add_option("-i,--prompt", o.prompt, "input prompt (with --ids: token ids, spaces or commas)");
   app.add_option("-z,--tokenizer", o.tokenizer, "tokenizer file (default: a GGUF model's own vocabulary)")
       ->capture_default_str();
-  app.add_option("--chat-template", o.chat_template,
-                 "chat format: llama2, zephyr, chatml or llama3 (default: detected from a GGUF model, else llama2)")
-      ->check(CLI::IsMember({"llama2", "zephyr", "chatml", "llama3"}));
+  add_chat_template_options(app, o.chat_template, o.chat_template_file);
   app.add_option("-m,--mode", o.mode, "generate or chat")
       ->capture_default_str()
       ->check(CLI::IsMember({"generate", "chat"}));
@@ -93,16 +92,6 @@ Tokenizer load_tokenizer(const Model& model, const RunOptions& o) {
   return Tokenizer::load(o.tokenizer, model.config().vocab_size);
 }
 
-// --chat-template if given; else the family of the model's Jinja template, if recognised.
-ChatTemplate choose_chat_template(const Model& model, const RunOptions& o) {
-  if (!o.chat_template.empty()) return chat_template_from_name(o.chat_template);
-  const std::string jinja = model.vocabulary() ? model.vocabulary()->chat_template : "";
-  if (jinja.empty()) return ChatTemplate::Llama2;
-  if (const auto detected = detect_chat_template(jinja)) return *detected;
-  std::fprintf(stderr, "warning: the model's chat template is not one of llama2, zephyr, chatml, llama3; using llama2 "
-                       "(choose with --chat-template)\n");
-  return ChatTemplate::Llama2;
-}
 
 int run_generate(const Model& model, const RunOptions& o, ThreadPool& pool) {
   const Config& c = model.config();
@@ -169,8 +158,8 @@ int run_chat(const Model& model, const RunOptions& o, ThreadPool& pool) {
   chat_options.steps = steps;
   chat_options.system_prompt = o.system_prompt;
   chat_options.first_user_prompt = o.prompt;
-  chat_options.chat_template = choose_chat_template(model, o);
-  chat_options.stop_tokens = chat_stop_tokens(tokenizer, chat_options.chat_template);
+  chat_options.format = chat_format(model, tokenizer, o.chat_template, o.chat_template_file);
+  chat_options.stop_tokens = chat_stop_tokens(tokenizer, chat_options.format.builtin);
   // Like run.c, ask for a system prompt when none is given, but only at a terminal: piped
   // input is the user's turns, one per line.
   chat_options.ask_system_prompt = o.system_prompt.empty() && ::isatty(STDIN_FILENO);

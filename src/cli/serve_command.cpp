@@ -39,7 +39,7 @@ struct ServeOptions {
   std::string api_key;
   int queue = 64;
   std::size_t max_body = 1 << 20;
-  std::string chat_template;
+  std::string chat_template, chat_template_file;
   std::string alias;
   double grace = 10;
   bool no_prompt_cache = false;
@@ -88,9 +88,7 @@ int serve_command(int argc, char** argv) {
   app.add_option("--max-body", o.max_body, "largest request body in bytes; larger get 413")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
-  app.add_option("--chat-template", o.chat_template,
-                 "chat format: llama2, zephyr, chatml or llama3 (default: detected from a GGUF model, else llama2)")
-      ->check(CLI::IsMember({"llama2", "zephyr", "chatml", "llama3"}));
+  add_chat_template_options(app, o.chat_template, o.chat_template_file);
   app.add_flag("--no-prompt-cache", o.no_prompt_cache,
                "feed every prompt whole (default: reuse a free slot's KV cache for the longest matching prefix)");
   app.add_option("--alias", o.alias, "model id in the API (default: the file name without extension)");
@@ -104,12 +102,7 @@ int serve_command(int argc, char** argv) {
   const Tokenizer tokenizer = (!tokenizer_given && model->vocabulary())
                                   ? make_tokenizer(*model->vocabulary())
                                   : Tokenizer::load(o.tokenizer, model->config().vocab_size);
-  ChatTemplate chat_template = ChatTemplate::Llama2;
-  if (!o.chat_template.empty()) {
-    chat_template = chat_template_from_name(o.chat_template);
-  } else if (model->vocabulary() && !model->vocabulary()->chat_template.empty()) {
-    if (auto detected = detect_chat_template(model->vocabulary()->chat_template)) chat_template = *detected;
-  }
+  const ChatFormat chat_format_used = chat_format(*model, tokenizer, o.chat_template, o.chat_template_file);
 
   server::Metrics metrics;
   server::SchedulerOptions scheduling;
@@ -126,13 +119,13 @@ int serve_command(int argc, char** argv) {
   serving.api_key = o.api_key;
   serving.max_body = o.max_body;
   serving.model_name = o.alias.empty() ? model_id(o.model) : o.alias;
-  serving.chat_template = chat_template;
+  serving.chat_format = chat_format_used;
   server::Server server(scheduler, tokenizer, metrics, serving);
   const int port = server.bind();
   std::fprintf(stderr,
                "llama2 serve: model %s on http://%s:%d (parallel %d, context %d, threads %d, chat template %s)\n",
                serving.model_name.c_str(), o.host.c_str(), port, o.parallel, scheduler.context(), o.threads,
-               chat_template_name(chat_template));
+               chat_format_used.describe().c_str());
 
   // The first signal starts a graceful shutdown; a second one cancels what is still running.
   std::atomic<bool> stopping{false};

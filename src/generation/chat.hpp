@@ -19,7 +19,7 @@ struct ChatOptions {
   std::string system_prompt;   // empty: ask for one on the first turn (as run.c), if interactive
   bool ask_system_prompt = true;
   std::string first_user_prompt;  // non-empty: the first user turn (run.c's -i in chat mode)
-  ChatTemplate chat_template = ChatTemplate::Llama2;
+  ChatFormat format;  // with a Jinja template, each turn re-renders the whole conversation
   // Tokens that end a reply besides EOS (a template's end-of-turn, e.g. ChatML's <|im_end|>);
   // the one that ended it is fed back, as run.c feeds the EOS.
   std::vector<TokenId> stop_tokens;

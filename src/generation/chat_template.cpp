@@ -68,6 +68,31 @@ TokenId marker_token(const Tokenizer& tokenizer, std::string_view marker) {
   return -1;
 }
 
+// How a template names BOS and EOS: their pieces in a byte-level vocabulary; "<s>" and "</s>"
+// in a sentencepiece one (tokenizer.bin spells them "\n<s>\n").
+std::string special_text(const Tokenizer& tokenizer, TokenId id) {
+  if (!tokenizer.is_byte_level()) return id == kBosToken ? "<s>" : "</s>";
+  return std::string(tokenizer.piece(id));
+}
+
+// Rendered text to tokens, special tokens written in it parsed as llama.cpp does. A byte-level
+// vocabulary does this itself; a sentencepiece one has only <s> and </s> to find, and each run
+// of text between them gets its dummy-prefix space.
+std::vector<TokenId> encode_with_specials(const Tokenizer& tokenizer, std::string_view text) {
+  if (tokenizer.is_byte_level()) return tokenizer.encode(text, /*bos=*/false, /*eos=*/false, /*parse_special=*/true);
+  std::vector<TokenId> out;
+  while (!text.empty()) {
+    const std::size_t bos = text.find("<s>"), eos = text.find("</s>");
+    const std::size_t at = std::min(bos, eos);
+    const std::vector<TokenId> run = tokenizer.encode(text.substr(0, at), false, false);
+    out.insert(out.end(), run.begin(), run.end());
+    if (at == std::string_view::npos) break;
+    out.push_back(at == bos ? kBosToken : kEosToken);
+    text.remove_prefix(at + (at == bos ? 3 : 4));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string render_user_turn(ChatTemplate tmpl, std::string_view system, std::string_view user, bool first) {
@@ -113,6 +138,44 @@ TokenId chat_end_of_turn(const Tokenizer& tokenizer, ChatTemplate tmpl) {
   if (*marker)
     if (const TokenId id = marker_token(tokenizer, marker); id >= 0) return id;
   return tokenizer.eos();
+}
+
+std::vector<TokenId> encode_conversation(const Tokenizer& tokenizer, const jinja::Template& tmpl,
+                                         const jinja::Json& messages, bool add_generation_prompt) {
+  const jinja::Json context = {{"messages", messages},
+                               {"add_generation_prompt", add_generation_prompt},
+                               {"bos_token", special_text(tokenizer, tokenizer.bos())},
+                               {"eos_token", special_text(tokenizer, tokenizer.eos())}};
+  std::vector<TokenId> ids = encode_with_specials(tokenizer, tmpl.render(context));
+  if (tokenizer.adds_bos() && (ids.empty() || ids.front() != tokenizer.bos())) ids.insert(ids.begin(), tokenizer.bos());
+  return ids;
+}
+
+ChatFormat choose_chat_format(std::string_view forced, std::string_view jinja, const Tokenizer& tokenizer,
+                              std::string& warning) {
+  warning.clear();
+  ChatFormat format;
+  if (!forced.empty()) {
+    format.builtin = chat_template_from_name(forced);
+    return format;
+  }
+  if (jinja.empty()) return format;
+  format.builtin = detect_chat_template(jinja).value_or(ChatTemplate::Llama2);
+  try {
+    auto parsed = std::make_shared<const jinja::Template>(jinja::Template::parse(jinja));
+    // A template may parse and still not render (an unsupported filter on a path every
+    // conversation takes): try one before trusting it.
+    encode_conversation(tokenizer, *parsed, jinja::Json::array({{{"role", "user"}, {"content", "Hi"}}}), true);
+    format.jinja = std::move(parsed);
+  } catch (const Error& e) {
+    warning = std::string("the chat template cannot be used (") + e.what() + "); using the built-in " +
+              chat_template_name(format.builtin) + " format (choose one with --chat-template)";
+  }
+  return format;
+}
+
+std::string ChatFormat::describe() const {
+  return jinja ? std::string("jinja") : std::string(chat_template_name(builtin));
 }
 
 std::optional<ChatTemplate> detect_chat_template(std::string_view jinja) {

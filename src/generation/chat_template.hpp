@@ -1,11 +1,13 @@
 // How a conversation turn is rendered into the text (and tokens) the model was trained on.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/types.hpp"
+#include "generation/jinja.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace llama2 {
@@ -42,6 +44,30 @@ TokenId chat_end_of_turn(const Tokenizer& tokenizer, ChatTemplate tmpl);
 // Recognizes a Jinja chat template (GGUF's tokenizer.chat_template) by its distinctive markers;
 // nothing for a template of another family.
 std::optional<ChatTemplate> detect_chat_template(std::string_view jinja);
+
+// How a model's conversations are written: its own Jinja template (GGUF tokenizer.chat_template)
+// when there is one this interpreter renders, else a built-in family.
+struct ChatFormat {
+  ChatFormat() = default;
+  ChatFormat(ChatTemplate family) : builtin(family) {}  // a built-in format (implicit: it is one)
+  ChatTemplate builtin = ChatTemplate::Llama2;    // also the family whose end-of-turn marker stops replies
+  std::shared_ptr<const jinja::Template> jinja;  // null: the built-in one renders
+  std::string describe() const;                  // "jinja", or the built-in's name
+};
+
+// The chat format to use. `forced` (--chat-template NAME) picks a built-in one; else `jinja`
+// (a file's template, or --chat-template-file's) if it parses and renders a one-message
+// conversation; else the family detect_chat_template recognises; else Llama 2. A template that
+// cannot be used is reported in `warning` (why, and what is used instead); empty otherwise.
+ChatFormat choose_chat_format(std::string_view forced, std::string_view jinja, const Tokenizer& tokenizer,
+                              std::string& warning);
+
+// A whole conversation (messages: [{"role", "content"}, ...]) in tokens, as the Jinja template
+// writes it: rendered with bos_token/eos_token, then special tokens written in the text
+// (<|im_start|>, <s>, ...) become those tokens and the text between them is encoded normally.
+// A leading BOS is added when the vocabulary starts sequences with one and the text did not.
+std::vector<TokenId> encode_conversation(const Tokenizer& tokenizer, const jinja::Template& tmpl,
+                                         const jinja::Json& messages, bool add_generation_prompt);
 
 // "llama2", "zephyr", "chatml", "llama3" <-> ChatTemplate (names for --chat-template). The parser throws
 // UsageError for another name.

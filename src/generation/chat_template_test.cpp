@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "core/error.hpp"
+#include "test_support.hpp"
 
 namespace llama2 {
 namespace {
@@ -104,6 +108,68 @@ TEST(ChatTemplate, ZephyrEndMarkerIsEosAndMissingMarkersStayText) {
   const auto text = t.encode("<|user|>\nHi", true, false);
   EXPECT_TRUE(std::equal(text.begin(), text.end(), ids.begin()));
   EXPECT_EQ(ids[text.size()], kEosToken);
+}
+
+
+// One of the Jinja templates in tests/chat/templates (written in the families' formats).
+jinja::Template test_template(const std::string& name) {
+  std::ifstream in(std::string(LLAMA2_SOURCE_DIR) + "/tests/chat/templates/" + name + ".jinja");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return jinja::Template::parse(text.str());
+}
+
+jinja::Json conversation(const std::string& system, const std::string& user) {
+  jinja::Json messages = jinja::Json::array();
+  if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+  messages.push_back({{"role", "user"}, {"content", user}});
+  return messages;
+}
+
+// On a sentencepiece vocabulary the Jinja path parses <s> and </s> in the rendering and gives
+// each text run its dummy-prefix space: the first turn then equals the built-in rendering,
+// which follows run.c (Llama 2) and llama.cpp (Zephyr).
+TEST(ChatFormat, JinjaFirstTurnsEqualTheBuiltInOnesOnLlamasVocabulary) {
+  const Tokenizer t = Tokenizer::load(testing::data_path("models/tokenizer.bin"), 32000);
+  for (const std::string system : {"", "Be brief."}) {
+    EXPECT_EQ(encode_conversation(t, test_template("llama2"), conversation(system, "Tell me a story"), true),
+              encode_user_turn(t, ChatTemplate::Llama2, system, "Tell me a story", true))
+        << system;
+    EXPECT_EQ(encode_conversation(t, test_template("zephyr"), conversation(system, "Tell me a story"), true),
+              encode_user_turn(t, ChatTemplate::Zephyr, system, "Tell me a story", true))
+        << system;
+  }
+  // Later Llama 2 turns start with their own <s>, as the template writes it.
+  jinja::Json messages = conversation("", "Hi");
+  messages.push_back({{"role", "assistant"}, {"content", "Hello."}});
+  messages.push_back({{"role", "user"}, {"content", "Bye"}});
+  const std::vector<TokenId> ids = encode_conversation(t, test_template("llama2"), messages, true);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), kBosToken), 2);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), kEosToken), 1);
+}
+
+TEST(ChatFormat, ChoosesTheModelsTemplateAndFallsBackWithAWarning) {
+  const Tokenizer t = tiny_tokenizer();
+  std::string warning;
+  const ChatFormat jinja = choose_chat_format("", kChatMLJinja, t, warning);
+  EXPECT_TRUE(jinja.jinja);
+  EXPECT_EQ(jinja.builtin, ChatTemplate::ChatML);  // its end-of-turn marker stops replies
+  EXPECT_TRUE(warning.empty());
+  // --chat-template wins over the file's template.
+  EXPECT_FALSE(choose_chat_format("zephyr", kChatMLJinja, t, warning).jinja);
+  EXPECT_EQ(choose_chat_format("zephyr", kChatMLJinja, t, warning).builtin, ChatTemplate::Zephyr);
+  // A template this interpreter cannot run falls back to the family it looks like.
+  const ChatFormat fallback =
+      choose_chat_format("", "{% macro m() %}{% endmacro %}<|im_start|>{{ messages | no_filter }}", t, warning);
+  EXPECT_FALSE(fallback.jinja);
+  EXPECT_EQ(fallback.builtin, ChatTemplate::ChatML);
+  EXPECT_NE(warning.find("macro"), std::string::npos) << warning;
+  // One that parses but fails on every conversation is caught before it is used.
+  EXPECT_FALSE(choose_chat_format("", "{{ messages | no_such_filter }}", t, warning).jinja);
+  EXPECT_NE(warning.find("no_such_filter"), std::string::npos) << warning;
+  // No template at all: Llama 2, silently.
+  EXPECT_FALSE(choose_chat_format("", "", t, warning).jinja);
+  EXPECT_TRUE(warning.empty());
 }
 
 }  // namespace

@@ -334,7 +334,7 @@ CompletionRequest parse_completion_request(std::string_view text, Endpoint endpo
   return r;
 }
 
-std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& tokenizer, ChatTemplate tmpl) {
+std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& tokenizer, const ChatFormat& format) {
   if (r.endpoint == Endpoint::Completions) {
     if (!r.prompt_ids) return tokenizer.encode_prompt(r.prompt);
     // Token ids are taken as given; an empty list still needs a first token to predict from.
@@ -347,11 +347,23 @@ std::vector<TokenId> prompt_tokens(const CompletionRequest& r, const Tokenizer& 
                        "prompt");
     return ids;
   }
+  bool tool_history = false;
+  for (const ChatMessage& m : r.messages) tool_history = tool_history || m.role == "tool" || !m.tool_calls.empty();
+  // The model's own template writes the conversation; tool calls use the built-in ChatML
+  // rendering, whose replies the server knows how to parse.
+  if (format.jinja && !r.tools && !tool_history) {
+    jinja::Json messages = jinja::Json::array();
+    for (const ChatMessage& m : r.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
+    try {
+      return encode_conversation(tokenizer, *format.jinja, messages, /*add_generation_prompt=*/true);
+    } catch (const Error& e) {
+      throw ApiError(400, e.what(), "messages");
+    }
+  }
+  const ChatTemplate tmpl = format.builtin;
   // The system messages (wherever they are) form the system prompt of the first user turn.
   std::string system;
-  bool tool_history = false;
   for (const ChatMessage& m : r.messages) {
-    tool_history = tool_history || m.role == "tool" || !m.tool_calls.empty();
     if (m.role != "system") continue;
     if (!system.empty()) system += "\n";
     system += m.content;

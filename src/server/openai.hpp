@@ -92,7 +92,7 @@ CompletionRequest parse_completion_request(std::string_view body, Endpoint endpo
 // assistant reply followed by the template's end-of-turn token). Throws ApiError for token
 // ids outside the vocabulary.
 std::vector<TokenId> prompt_tokens(const CompletionRequest& request, const Tokenizer& tokenizer,
-                                   ChatTemplate chat_template);
+                                   const ChatFormat& chat_format);
 
 // The number of tokens to generate: max_tokens, or the rest of the context. Throws ApiError
 // (400, code context_length_exceeded) when the prompt plus max_tokens do not fit in `context`.

@@ -256,6 +256,30 @@ TEST(OpenAiRequest, PromptTokensFollowTheChatTemplate) {
   EXPECT_EQ(prompt_tokens(r, tok, ChatTemplate::Llama2), expected);
 }
 
+TEST(OpenAiRequest, TheModelsJinjaTemplateWritesChatPrompts) {
+  const Tokenizer tok = Tokenizer::load(testing::data_path("models/tokenizer.bin"), 32000);
+  ChatFormat format(ChatTemplate::Llama2);
+  format.jinja = std::make_shared<const jinja::Template>(jinja::Template::parse(
+      "{% for m in messages %}{{ bos_token if loop.first }}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}"
+      "{% if messages[0].role != 'system' %}{{ raise_exception('a conversation starts with a system message') }}{% endif %}"));
+  const CompletionRequest r =
+      chat(R"({"messages":[{"role":"system","content":"S"},{"role":"user","content":"A"}]})");
+  jinja::Json messages = {{{"role", "system"}, {"content", "S"}}, {{"role", "user"}, {"content", "A"}}};
+  const std::vector<TokenId> ids = prompt_tokens(r, tok, format);
+  EXPECT_EQ(ids, encode_conversation(tok, *format.jinja, messages, true));
+  EXPECT_EQ(ids.front(), kBosToken);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), kEosToken), 2);
+  // The template's raise_exception is the client's 400, naming the messages.
+  try {
+    prompt_tokens(chat(R"({"messages":[{"role":"user","content":"A"}]})"), tok, format);
+    ADD_FAILURE() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "messages");
+    EXPECT_NE(std::string(e.what()).find("a conversation starts with a system message"), std::string::npos) << e.what();
+  }
+}
+
 // ---- responses ----
 
 ResponseMeta meta(Endpoint e, bool usage = false) { return {e, "id-1", 1700000000, "stories", usage}; }

@@ -127,7 +127,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     if (draining) throw ApiError(503, "the server is shutting down", {}, "shutting_down", "server_error");
     request = parse_completion_request(req.body, endpoint);
     GenerationParams params;
-    params.prompt = prompt_tokens(request, tokenizer, options.chat_template);
+    params.prompt = prompt_tokens(request, tokenizer, options.chat_format);
     params.max_tokens = resolve_max_tokens(request, static_cast<int>(params.prompt.size()), scheduler.context());
     SamplerSettings& s = params.sampling;
     s.temperature = request.temperature;
@@ -152,7 +152,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     if (request.tools && request.tools->grammar) params.grammar = request.tools->grammar;
     // The vocabulary's ends of text and, for chat, the template's end of turn. A BOS of a
     // llama2.c vocabulary would start a new story, never part of a reply.
-    params.stop_tokens = endpoint == Endpoint::ChatCompletions ? chat_stop_tokens(tokenizer, options.chat_template)
+    params.stop_tokens = endpoint == Endpoint::ChatCompletions ? chat_stop_tokens(tokenizer, options.chat_format.builtin)
                                                                : tokenizer.reply_stops();
     for (const TokenId id : tokenizer.generation_stops())
       if (std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) == params.stop_tokens.end())

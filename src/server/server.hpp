@@ -20,7 +20,7 @@ struct ServerOptions {
   std::string api_key;                // non-empty: /v1/* needs "Authorization: Bearer <key>"
   std::size_t max_body = 1 << 20;     // larger request bodies get 413
   std::string model_name = "llama2";  // the id in /v1/models and in responses
-  ChatTemplate chat_template = ChatTemplate::Llama2;
+  ChatFormat chat_format;
   // HTTP worker threads. Each streaming request holds one for its whole life, so there must
   // be one per slot and per queue place, plus a few for /health and /metrics. 0: that many.
   int http_threads = 0;

