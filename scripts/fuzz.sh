@@ -16,6 +16,7 @@ for bin in build-fuzz/fuzz/fuzz_*; do
   name=$(basename "$bin")
   mkdir -p "$work/$name"
   [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/$name/"
+  [ "$name" = fuzz_jinja ] && cp tests/chat/templates/*.jinja "$work/$name/"  # the chat-format templates as seeds
   echo "--- $name for ${seconds}s"
   (cd "$work" && "$OLDPWD/$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$artifacts/" \
       -print_final_stats=1 "$name" 2>&1 | tail -n 12)
