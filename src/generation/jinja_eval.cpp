@@ -4,6 +4,7 @@
 // namespace() objects to carry state across iterations.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "core/error.hpp"
@@ -105,7 +106,20 @@ std::string need_string(const Expr& at, const Value& v, const char* what) {
 
 std::int64_t need_int(const Expr& at, const Value& v, const char* what) {
   if (v.undefined || !v.json.is_number()) fail(at, std::string(what) + " needs a number, not " + type_name(v));
-  return v.json.is_number_integer() ? v.json.get<std::int64_t>() : static_cast<std::int64_t>(v.json.get<double>());
+  if (v.json.is_number_integer()) return v.json.get<std::int64_t>();
+  const double d = v.json.get<double>();
+  if (!(d > -9.2e18 && d < 9.2e18)) fail(at, std::string(what) + ": " + v.json.dump() + " is out of range");
+  return static_cast<std::int64_t>(d);
+}
+
+// a + b, a - b or a * b, refusing to overflow (Python's integers do not; ours are 64-bit).
+std::int64_t int_op(const Expr& at, char op, std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  const bool overflow = op == '+'   ? __builtin_add_overflow(a, b, &r)
+                        : op == '-' ? __builtin_sub_overflow(a, b, &r)
+                                    : __builtin_mul_overflow(a, b, &r);
+  if (overflow) fail(at, "integer overflow");
+  return r;
 }
 
 std::string strip(std::string_view s, std::string_view chars, bool left, bool right) {
@@ -146,8 +160,9 @@ std::vector<std::string> characters(const std::string& s) {
 Json slice(const Expr& at, const Json& seq, const Value& first, const Value& last, const Value& step_v) {
   const std::vector<std::string> chars = seq.is_string() ? characters(seq.get<std::string>()) : std::vector<std::string>();
   const auto n = static_cast<std::int64_t>(seq.is_string() ? chars.size() : seq.size());
-  const std::int64_t step = step_v.undefined || step_v.json.is_null() ? 1 : need_int(at, step_v, "a slice step");
+  std::int64_t step = step_v.undefined || step_v.json.is_null() ? 1 : need_int(at, step_v, "a slice step");
   if (step == 0) fail(at, "a slice step of 0");
+  step = std::clamp<std::int64_t>(step, -n - 1, n + 1);  // a longer step takes the same one item
   auto bound = [&](const Value& v, std::int64_t fallback) {
     if (v.undefined || v.json.is_null()) return fallback;
     std::int64_t i = need_int(at, v, "a slice bound");
@@ -302,7 +317,7 @@ class Renderer {
         if (e.name == "not") return {!truthy(v), false};
         if (!v.json.is_number()) fail(e, "unary " + e.name + " of " + type_name(v));
         if (e.name == "+") return v;
-        if (v.json.is_number_integer()) return {-v.json.get<std::int64_t>(), false};
+        if (v.json.is_number_integer()) return {int_op(e, '-', 0, v.json.get<std::int64_t>()), false};
         return {-v.json.get<double>(), false};
       }
       case Expr::Kind::Binary: return binary(e);
@@ -405,9 +420,15 @@ class Renderer {
       if (args.size() >= 2) start = stop, stop = need_int(e, args[1], "range");
       if (args.size() == 3) step = need_int(e, args[2], "range");
       if (step == 0) fail(e, "range() step of 0");
-      if ((stop - start) / step > 1'000'000) fail(e, "range() of more than a million values");
+      // The count, in unsigned arithmetic (stop - start may not fit in 64 signed bits).
+      const bool up = step > 0;
+      const std::uint64_t span = up ? (stop > start ? static_cast<std::uint64_t>(stop) - static_cast<std::uint64_t>(start) : 0)
+                                    : (start > stop ? static_cast<std::uint64_t>(start) - static_cast<std::uint64_t>(stop) : 0);
+      const std::uint64_t stride = up ? static_cast<std::uint64_t>(step) : 0 - static_cast<std::uint64_t>(step);
+      const std::uint64_t count = span == 0 ? 0 : (span - 1) / stride + 1;
+      if (count > 1'000'000) fail(e, "range() of more than a million values");
       Json out = Json::array();
-      for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(i);
+      for (std::uint64_t k = 0; k < count; ++k) out.push_back(start + static_cast<std::int64_t>(k) * step);
       return {std::move(out), false};
     }
     if (f == "namespace" || f == "dict") {
@@ -609,7 +630,10 @@ class Renderer {
       return {0.0, false};
     }
     if (f == "abs") {
-      if (v.json.is_number_integer()) return {std::llabs(v.json.get<std::int64_t>()), false};
+      if (v.json.is_number_integer()) {
+        const std::int64_t x = v.json.get<std::int64_t>();
+        return {x < 0 ? int_op(e, '-', 0, x) : x, false};
+      }
       if (v.json.is_number()) return {std::fabs(v.json.get<double>()), false};
       fail(e, std::string("abs of ") + type_name(v));
     }
@@ -725,15 +749,14 @@ class Renderer {
     const bool ints = x.is_number_integer() && y.is_number_integer();
     if (ints && op == "**" && y.get<std::int64_t>() >= 0 && y.get<std::int64_t>() < 64) {
       std::int64_t r = 1;
-      for (std::int64_t k = 0; k < y.get<std::int64_t>(); ++k) r *= x.get<std::int64_t>();
+      for (std::int64_t k = 0; k < y.get<std::int64_t>(); ++k) r = int_op(e, '*', r, x.get<std::int64_t>());
       return {r, false};
     }
     if (ints && op != "/" && op != "**") {
       const std::int64_t p = x.get<std::int64_t>(), q = y.get<std::int64_t>();
-      if (op == "+") return {p + q, false};
-      if (op == "-") return {p - q, false};
-      if (op == "*") return {p * q, false};
+      if (op == "+" || op == "-" || op == "*") return {int_op(e, op[0], p, q), false};
       if (q == 0) fail(e, "division by zero");
+      if (q == -1 && p == std::numeric_limits<std::int64_t>::min()) fail(e, "integer overflow");
       const std::int64_t r = p % q, d = p / q;
       const bool adjust = r != 0 && ((r < 0) != (q < 0));  // Python rounds toward minus infinity
       if (op == "//") return {adjust ? d - 1 : d, false};

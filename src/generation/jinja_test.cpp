@@ -80,6 +80,12 @@ TEST(Jinja, RefusesBadTemplatesWithOneLine) {
       "{{ [1, 2][0:1:0] }}",
       "{{ 1 // 0 }}",
       "line one\n{{ 'a' + 1 }}",
+      // 64-bit integers refuse to overflow (found by fuzz_jinja)
+      "{{ 9223372036854775807 + 1 }}",
+      "{{ -(-9223372036854775807 - 1) }}",
+      "{{ 2 ** 63 }}",
+      "{{ (-9223372036854775807 - 1) // -1 }}",
+      "{{ [1][1e300] }}",
   };
   for (const char* source : bad) {
     const std::string message = error_of(source);
@@ -87,6 +93,10 @@ TEST(Jinja, RefusesBadTemplatesWithOneLine) {
     EXPECT_EQ(message.find('\n'), std::string::npos) << source << " -> " << message;
   }
   EXPECT_NE(error_of("line one\n{{ 'a' + 1 }}").find("line 2"), std::string::npos);
+  // Extreme but valid: a range and a slice whose bounds do not fit a 64-bit difference.
+  EXPECT_EQ(render("{{ range(-9223372036854775807, 9223372036854775807, 9223372036854775807) | join(',') }}"),
+            "-9223372036854775807,0");
+  EXPECT_EQ(render("{{ [1, 2, 3][::9223372036854775807] | join }}|{{ [1, 2, 3][::-9223372036854775807] | join }}"), "1|3");
 }
 
 TEST(Jinja, HostileTemplatesAreStoppedNotObeyed) {

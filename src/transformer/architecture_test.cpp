@@ -120,7 +120,10 @@ INSTANTIATE_TEST_SUITE_P(Arch, ArchitectureKernelTest, ::testing::ValuesIn(quant
 
 // Every quantized kernel set computes the same model as the scalar one (fp32 weights do not
 // go through these sets; their SIMD targets are kernels_test's). Integer dot products are
-// exact, so what differs is only the order of the float sums.
+// exact, so what differs is only the order of the float sums: ~3e-6 on logits of ~17, except
+// where such a difference moves an activation across a rounding boundary of its int8
+// quantization, which later layers amplify (micro-llama3 q4_k: 2.5e-2). The bound, 2e-3 of
+// the largest logit, allows that and still catches a wrong kernel (errors of order 1).
 TEST(Architecture, KernelSetsAgreeWithScalarOnQuantizedWeights) {
   ThreadPool pool(1);
   for (const char* name : kShapes)
@@ -130,11 +133,13 @@ TEST(Architecture, KernelSetsAgreeWithScalarOnQuantizedWeights) {
       const auto tokens = some_tokens(9, m->config().vocab_size, 4);
       quant::force_kernel("scalar");
       const auto scalar = forward_all(*m, tokens, pool);
+      float peak = 0;
+      for (float x : scalar) peak = std::max(peak, std::fabs(x));
       for (const std::string& kernel : quant::available_kernels()) {
         if (kernel == "scalar") continue;
         SCOPED_TRACE(kernel);
         quant::force_kernel(kernel);
-        EXPECT_LE(max_abs_diff(forward_all(*m, tokens, pool), scalar), 2e-4f);
+        EXPECT_LE(max_abs_diff(forward_all(*m, tokens, pool), scalar), 2e-3f * peak);
       }
       quant::force_kernel("");
     }
