@@ -11,6 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { loadTokenizer } from "../tokenizer/hf_tokenizer.mjs";
+import { seededRandom } from "../seeded_random.mjs";
 
 const [nodeDir, templateDir, countArg, out] = process.argv.slice(2);
 const require = createRequire(`${nodeDir}/node_modules/`);
@@ -26,14 +27,7 @@ for (const pkg of [...tokenized, "deepseek_v3"]) {
 for (const file of fs.readdirSync(templateDir).filter((f) => f.endsWith(".jinja")).sort())
   templates[path.basename(file, ".jinja")] = { source: fs.readFileSync(path.join(templateDir, file), "utf8"), bos: "<s>", eos: "</s>" };
 
-// mulberry32: a seeded generator, so a failure repeats.
-let seed = 20261207;
-const rand = () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rand = seededRandom(20261207);
 const pick = (a) => a[Math.floor(rand() * a.length)];
 const words = ["Hello", "what is 2+2?", "Tell me a story", "café", "東京", "😀", "a\nb", "  padded  ", "\n", "x", "The cat",
   "<think>plan</think>answer", "<tool_response>42</tool_response>", "{\"k\": 1}", "[INST]", "quote's \"q\""];

@@ -7,19 +7,13 @@
 // does not normalize, so the comparison is of what both do on NFC text.
 import fs from "node:fs";
 import { loadTokenizer } from "./hf_tokenizer.mjs";
+import { seededRandom } from "../seeded_random.mjs";
 
 const [nodeDir, pkg, countArg, out] = process.argv.slice(2);
 const { tokenizer, json } = await loadTokenizer(nodeDir, pkg);
 const nfc = JSON.stringify(json.normalizer ?? null).includes("NFC");
 
-// mulberry32: a seeded generator, so a failure repeats.
-let seed = 20261206;
-const rand = () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rand = seededRandom(20261206);
 const pick = (a) => a[Math.floor(rand() * a.length)];
 const specials = json.added_tokens.filter((t) => t.special).map((t) => t.content).slice(0, 12);
 const parts = [
