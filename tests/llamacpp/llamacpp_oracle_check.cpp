@@ -67,14 +67,20 @@ struct Engine {
     return as_javascript_sees_it(tokenizer.decode(tokenizer.eos(), id));
   }
 
-  // Probabilities after `ids` (fed from position 0 into a fresh state).
-  std::vector<float> probabilities(const std::vector<TokenId>& ids) const {
-    llama2::State state(model.config(), static_cast<int>(ids.size()) + 1);
-    std::span<const float> logits;
-    for (std::size_t p = 0; p < ids.size(); ++p) logits = llama2::forward(model, state, ids[p], static_cast<int>(p), pool);
-    std::vector<float> probs(logits.begin(), logits.end());
+};
+
+// One sequence fed token by token; `probs` is the next-token distribution after the last.
+struct Run {
+  const Engine& engine;
+  llama2::State state;
+  int pos = 0;
+  std::vector<float> probs;
+
+  Run(const Engine& e, int capacity) : engine(e), state(e.model.config(), capacity) {}
+  void feed(TokenId token) {
+    const std::span<const float> logits = llama2::forward(engine.model, state, token, pos++, engine.pool);
+    probs.assign(logits.begin(), logits.end());
     llama2::ops::softmax(probs.data(), static_cast<int>(probs.size()));
-    return probs;
   }
 };
 
@@ -118,22 +124,26 @@ int main(int argc, char** argv) {
       if (ours != theirs) report(prompt, "prompt tokens differ from llama.cpp's");
 
       // 2. greedy
-      std::vector<TokenId> seq = ours;
+      const int capacity = static_cast<int>(ours.size() + c["greedy"].size() + c["sampled"].size()) + 1;
+      Run greedy(engine, capacity);
+      for (TokenId t : ours) greedy.feed(t);
       std::string greedy_ours, greedy_theirs;
       for (const json& p : c["greedy"]) greedy_theirs += p.get<std::string>();
       for (std::size_t k = 0; k < c["greedy"].size(); ++k) {
-        const std::vector<float> probs = engine.probabilities(seq);
+        const std::vector<float>& probs = greedy.probs;
         const TokenId next = static_cast<TokenId>(std::max_element(probs.begin(), probs.end()) - probs.begin());
         greedy_ours += engine.piece(next);
-        seq.push_back(next);
+        greedy.feed(next);
       }
       if (greedy_ours != greedy_theirs)
         report(prompt, "greedy text\n  ours:   " + as_json(greedy_ours) + "\n  theirs: " + as_json(greedy_theirs));
 
       // 3. probabilities along llama.cpp's sampled run
-      seq = ours;
-      for (const json& step : c["sampled"]) {
-        const std::vector<float> probs = engine.probabilities(seq);
+      Run sampled(engine, capacity);
+      for (TokenId t : ours) sampled.feed(t);
+      for (std::size_t k = 0; k < c["sampled"].size(); ++k) {
+        const json& step = c["sampled"][k];
+        const std::vector<float>& probs = sampled.probs;
         ++steps;
         for (const json& top : step["top"]) {
           const std::string piece = top[0];
@@ -149,7 +159,7 @@ int main(int argc, char** argv) {
           }
           worst = std::max(worst, std::fabs(probs[it->second] - theirs));
           if (std::fabs(probs[it->second] - theirs) > tolerance)
-            report(prompt, "step " + std::to_string(seq.size() - ids.size()) + ", piece " + as_json(piece) + ": ours " +
+            report(prompt, "step " + std::to_string(k) + ", piece " + as_json(piece) + ": ours " +
                                std::to_string(probs[it->second]) + ", llama.cpp " + std::to_string(theirs));
         }
         const auto next = engine.by_piece.find(step["piece"].get<std::string>());
@@ -158,7 +168,7 @@ int main(int argc, char** argv) {
           break;
         }
         if (next->second < 0) break;  // a split character: the path cannot be followed further
-        seq.push_back(next->second);
+        sampled.feed(next->second);
       }
     }
     std::cout << data["cases"].size() << " prompts: greedy runs and " << steps << " sampled steps compared ("
