@@ -616,7 +616,7 @@ std::uint64_t mix(std::uint64_t x) {
 
 std::vector<std::string> write_random_gguf(const std::string& path, const Config& config, DType type,
                                            std::uint64_t seed, const Vocabulary* vocabulary, bool tied_classifier,
-                                           std::span<const float> rope_freqs) {
+                                           std::span<const float> rope_freqs, float output_gain) {
   validate(config);
   if (!rope_freqs.empty() && rope_freqs.size() != static_cast<std::size_t>(config.head_size() / 2))
     throw Error("rope_freqs has " + std::to_string(rope_freqs.size()) + " factors, the head " +
@@ -633,11 +633,11 @@ std::vector<std::string> write_random_gguf(const std::string& path, const Config
     const bool bias = name.ends_with(".bias");
     const float center = rows == 1 && !bias ? 1.0f : 0.0f;
     float spread = bias ? 0.5f : rows == 1 ? 0.1f : name == "token_embd.weight" ? 1.0f : 1.0f / std::sqrt(static_cast<float>(cols));
-    // The blocks' output projections are 8x wider: at 1/sqrt(fan_in) the embedding dominates
-    // the residual stream, and with a tied classifier the model only repeats its last token.
-    // At 8x the next-token distribution depends on the context (top-1 probability from ~0.3 to
-    // ~1), which is what a comparison with another engine needs.
-    if (name.ends_with("attn_output.weight") || name.ends_with("ffn_down.weight")) spread *= 8.0f;
+    // The blocks' output projections are output_gain (8) times wider: at 1/sqrt(fan_in) the
+    // embedding dominates the residual stream, and with a tied classifier the model only repeats
+    // its last token. At 8x the next-token distribution depends on the context (top-1
+    // probability from ~0.3 to ~1), which is what a comparison with another engine needs.
+    if (name.ends_with("attn_output.weight") || name.ends_with("ffn_down.weight")) spread *= output_gain;
     const std::uint64_t tensor_seed = mix(seed ^ mix(++tensor_id));
     return [center, spread, cols, tensor_seed](std::int64_t row, float* out) {
       std::uint64_t s = mix(tensor_seed + static_cast<std::uint64_t>(row)) | 1;

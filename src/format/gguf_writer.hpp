@@ -118,8 +118,12 @@ std::vector<std::string> gguf_random_shape_names();
 // Writes a GGUF model of shape `config` with deterministic random weights (seeded), scaled
 // like a trained model's, quantized row by row straight into `type`: no fp32 copy of the
 // model ever exists, so a 1B model needs only a few tensors' worth of memory.
+// `output_gain` widens the blocks' output projections (attn_output, ffn_down): at the default 8
+// a random model's next token depends on its context (at 1, plain 1/sqrt(fan_in), a model with
+// tied embeddings only repeats its last token, but small float differences stay small).
 std::vector<std::string> write_random_gguf(const std::string& path, const Config& config, DType type,
                                            std::uint64_t seed, const Vocabulary* vocabulary = nullptr,
-                                           bool tied_classifier = false, std::span<const float> rope_freqs = {});
+                                           bool tied_classifier = false, std::span<const float> rope_freqs = {},
+                                           float output_gain = 8.0f);
 
 }  // namespace llama2

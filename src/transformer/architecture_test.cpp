@@ -29,13 +29,15 @@ using testing::scratch_dir;
 
 const char* const kShapes[] = {"micro-llama3", "micro-qwen2", "micro-qwen3"};
 
-// The random-weight GGUF of shape `name` in `type`, written once per process.
-std::string micro_file(const std::string& name, DType type) {
-  const std::string path = scratch_dir() + "/arch_" + name + "_" + dtype_name(type) + ".gguf";
+// The random-weight GGUF of shape `name` in `type`, written once per process (`output_gain`:
+// write_random_gguf's).
+std::string micro_file(const std::string& name, DType type, float output_gain = 8.0f) {
+  const std::string path = scratch_dir() + "/arch_" + name + "_" + dtype_name(type) + "_g" +
+                           std::to_string(static_cast<int>(output_gain)) + ".gguf";
   static std::vector<std::string> written;
   if (std::find(written.begin(), written.end(), path) == written.end()) {
     const RandomShape shape = gguf_random_shape(name);
-    write_random_gguf(path, shape.config, type, 11, nullptr, shape.tied_classifier, shape.rope_freqs);
+    write_random_gguf(path, shape.config, type, 11, nullptr, shape.tied_classifier, shape.rope_freqs, output_gain);
     written.push_back(path);
   }
   return path;
@@ -120,26 +122,24 @@ INSTANTIATE_TEST_SUITE_P(Arch, ArchitectureKernelTest, ::testing::ValuesIn(quant
 
 // Every quantized kernel set computes the same model as the scalar one (fp32 weights do not
 // go through these sets; their SIMD targets are kernels_test's). Integer dot products are
-// exact, so what differs is only the order of the float sums: ~3e-6 on logits of ~17, except
-// where such a difference moves an activation across a rounding boundary of its int8
-// quantization, which later layers amplify (micro-llama3 q4_k: 2.5e-2). The bound, 2e-3 of
-// the largest logit, allows that and still catches a wrong kernel (errors of order 1).
+// exact, so what differs is only the order of the float sums, unless such a difference moves
+// an activation across a rounding boundary of its int8 quantization: the widened blocks of the
+// default random files amplify that (micro-llama3 q4_k: 2.5e-2 on avx2, 0.18 on neon, logits
+// ~16), so this test uses files at output gain 1, where the float order is all that shows.
 TEST(Architecture, KernelSetsAgreeWithScalarOnQuantizedWeights) {
   ThreadPool pool(1);
   for (const char* name : kShapes)
     for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K}) {
       SCOPED_TRACE(std::string(name) + " " + dtype_name(type));
-      const auto m = Model::load(micro_file(name, type));
+      const auto m = Model::load(micro_file(name, type, /*output_gain=*/1.0f));
       const auto tokens = some_tokens(9, m->config().vocab_size, 4);
       quant::force_kernel("scalar");
       const auto scalar = forward_all(*m, tokens, pool);
-      float peak = 0;
-      for (float x : scalar) peak = std::max(peak, std::fabs(x));
       for (const std::string& kernel : quant::available_kernels()) {
         if (kernel == "scalar") continue;
         SCOPED_TRACE(kernel);
         quant::force_kernel(kernel);
-        EXPECT_LE(max_abs_diff(forward_all(*m, tokens, pool), scalar), 2e-3f * peak);
+        EXPECT_LE(max_abs_diff(forward_all(*m, tokens, pool), scalar), 2e-4f);
       }
       quant::force_kernel("");
     }
