@@ -17,7 +17,7 @@
 #include "bench_support.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
-#include "kernels/reference.hpp"
+#include "kernels/fp32/reference.hpp"
 
 namespace llama2 {
 namespace {

@@ -19,7 +19,7 @@
 #include "bench_support.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
-#include "kernels/quant.hpp"
+#include "kernels/int8/int8_kernels.hpp"
 
 namespace llama2 {
 namespace {
@@ -55,10 +55,10 @@ struct Matrix {
 };
 
 void run_matvec(benchmark::State& state, DType type, const std::string& kernel) {
-  quant::force_kernel(kernel);
+  int8::force_kernel(kernel);
   const Matrix m(type, state.range(0), state.range(1));
   bench::time_matvec(state, m.t, static_cast<int>(state.range(2)));
-  quant::force_kernel("");
+  int8::force_kernel("");
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
@@ -76,11 +76,11 @@ const bool registered = [] {
   for (auto [type, name] : types) {
     const std::string base = std::string("Matvec/") + name;
     if (type == DType::Q8_0 || type == DType::Q8_GROUPED) {
-      for (const std::string& k : quant::available_kernels())
+      for (const std::string& k : int8::available_kernels())
         benchmark::RegisterBenchmark((base + "/" + k).c_str(), [type, k](benchmark::State& s) { run_matvec(s, type, k); })
             ->Apply(shapes);
     } else {
-      const std::string k = type == DType::F32 ? "highway" : quant::kernel_name();
+      const std::string k = type == DType::F32 ? "highway" : int8::kernel_name();
       benchmark::RegisterBenchmark((base + "/" + k).c_str(), [type](benchmark::State& s) { run_matvec(s, type, ""); })
           ->Apply(shapes);
     }

@@ -7,12 +7,44 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "core/mapped_file.hpp"
+#include "dtype/blocks.hpp"
+#include "dtype/codec.hpp"
 #include "format/random_checkpoint.hpp"
 
 namespace llama2::testing {
+
+std::vector<float> weights_like(std::size_t n, std::uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng) < 0.01f ? 8.0f * normal(rng) : normal(rng);
+  return v;
+}
+
+std::vector<std::uint8_t> random_blocks(DType t, int blocks, std::uint32_t seed) {
+  const int bytes = static_cast<int>(dtype_block_bytes(t));
+  std::mt19937 rng(seed);
+  std::vector<std::uint8_t> v(static_cast<std::size_t>(blocks) * bytes);
+  for (auto& b : v) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
+  for (int i = 0; i < blocks; ++i) {
+    std::uint8_t* b = v.data() + i * bytes;
+    auto set = [&](int offset) { blocks::store_u16(b + offset, quant::f32_to_f16(scale(rng))); };
+    if (t == DType::Q6_K) {
+      set(208);
+    } else {
+      set(0);
+      if (t != DType::Q8_0 && t != DType::Q4_0) set(2);
+    }
+  }
+  return v;
+}
+
 
 std::string data_dir() {
   if (const char* env = std::getenv("LLAMA2_TEST_DATA"); env && *env) return env;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/types.hpp"
+#include "dtype/dtype.hpp"
 
 namespace llama2::testing {
 
@@ -16,6 +17,12 @@ std::string data_path(const std::string& relative);
 std::string scratch_dir();
 // Writes bytes to scratch_dir()/name and returns the full path.
 std::string write_scratch(const std::string& name, const std::string& bytes);
+
+// Values like a weight row: mostly small, a few larger, occasionally (1 %) an outlier at 8x.
+std::vector<float> weights_like(std::size_t n, std::uint32_t seed, float scale = 0.05f);
+// Random bytes for `blocks` blocks of ggml block type t, with every fp16 scale set to a small
+// finite value: they reach every code (Q8_0's -128, Q6_K's negative sub-scales, ...).
+std::vector<std::uint8_t> random_blocks(DType t, int blocks, std::uint32_t seed);
 
 // Path of the built `llama2` binary.
 std::string cli_path();

@@ -18,7 +18,7 @@
 #include "generation/speculative.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
-#include "kernels/quant.hpp"
+#include "kernels/int8/int8_kernels.hpp"
 #include "model/model.hpp"
 #include "tools/bench.hpp"
 #include "tools/machine.hpp"
@@ -245,7 +245,7 @@ int bench_command(int argc, char** argv) {
   const std::string cpu = tools::cpu_model_name();
   if (!o.json) {
     std::string line = "machine: " + cpu + ", SIMD " + ops::simd_target_name() + ", quantized kernels " +
-                       quant::kernel_name();
+                       int8::kernel_name();
     for (const auto& [t, m] : machine) {
       char buf[128];
       std::snprintf(buf, sizeof buf, "; %d thread%s: read %.1f GB/s, fp32 %.1f GFLOP/s", t, t == 1 ? "" : "s",
@@ -372,7 +372,7 @@ int bench_command(int argc, char** argv) {
     for (const Row& r : rows) results.push_back(to_json(r));
     const nlohmann::json out = {
         {"machine", {{"cpu", cpu}, {"simd_target", ops::simd_target_name()},
-                     {"quant_kernels", quant::kernel_name()},
+                     {"quant_kernels", int8::kernel_name()},
                      {"per_thread_count", threads}}},
         {"results", results}};
     emit(out.dump(2) + "\n");

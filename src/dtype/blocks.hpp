@@ -1,5 +1,5 @@
 // ggml's block layouts as byte offsets, and the readers of packed fields that the codec
-// (dtype/codec.cpp) and the integer kernels (kernels/quant_*) share.
+// (dtype/codec.cpp) and the integer kernels (kernels/int8/) share.
 #pragma once
 #include <cstdint>
 #include <cstring>

@@ -1,7 +1,7 @@
 // The scalar codec of every weight type: fp16/bf16 <-> fp32, and each block type's encoder
 // and decoder in ggml's exact layouts (dtype/blocks.hpp). Plain scalar code: the
 // specification of each layout, what file readers and writers (GGUF, llama2.c version 2) call,
-// and the reference the integer kernels (kernels/quant.hpp) are tested against.
+// and the reference the integer kernels (kernels/int8/int8_kernels.hpp) are tested against.
 #pragma once
 #include <cstdint>
 

@@ -13,7 +13,7 @@
 #include "core/mapped_file.hpp"
 #include "format/gguf_writer.hpp"
 #include "format/llama2c.hpp"
-#include "kernels/quant.hpp"
+#include "kernels/int8/int8_kernels.hpp"
 #include "test_support.hpp"
 #include "transformer/state.hpp"
 #include "transformer/transformer.hpp"

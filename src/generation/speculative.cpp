@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "kernels/reference.hpp"
+#include "kernels/fp32/reference.hpp"
 #include "transformer/batch.hpp"
 #include "transformer/transformer.hpp"
 

@@ -1,13 +1,14 @@
-// The kernels the transformer calls: the thread split over the ThreadPool, on top of the
-// Highway back end (simd_ops.cpp), which picks the instruction set at run time.
+// The kernels the transformer calls: the one thread split over the ThreadPool, on top of two
+// back ends that each pick their instruction set at run time: Highway for fp32 (fp32/) and
+// the integer kernels for quantized weights (int8/).
 #include "kernels/ops.hpp"
 
 #include <algorithm>
 
-#include "kernels/quant.hpp"
-#include "kernels/simd_config.hpp"  // before hwy/targets.h, like every hwy include here
+#include "kernels/fp32/simd_config.hpp"  // before hwy/targets.h, like every hwy include here
 #include "hwy/targets.h"
-#include "kernels/simd_ops.hpp"
+#include "kernels/fp32/simd_ops.hpp"
+#include "kernels/int8/int8_kernels.hpp"
 
 namespace llama2::ops {
 
@@ -17,65 +18,80 @@ namespace {
 // 16 rows are 64 bytes of y, so two threads never write the same cache line of a 64-byte
 // aligned y. Chunks are spread evenly: threads differ by at most 16 rows.
 constexpr std::int64_t kRowGrain = 16;
-}  // namespace
 
-void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
-  if (w.type != DType::F32) return quant::matvec_rows(w, x, y, row_begin, row_end);  // int8 kernels
-  simd::matvec_rows(w, x, y, row_begin, row_end);
+// The rows of several matrices taken one after another, as one pool job: the total, and
+// fn(i, lo, hi) for the part of rows [begin, end) that falls in matrix i (rows relative to it;
+// a task's range is cut at matrix boundaries).
+std::int64_t total_rows(std::span<const MatvecOutput> outputs) {
+  std::int64_t total = 0;
+  for (const MatvecOutput& o : outputs) total += o.w->rows;
+  return total;
 }
+template <class F>
+void for_each_part(std::span<const MatvecOutput> outputs, std::int64_t begin, std::int64_t end, F&& fn) {
+  std::int64_t offset = 0;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const std::int64_t lo = std::max(begin, offset), hi = std::min(end, offset + outputs[i].w->rows);
+    if (lo < hi) fn(i, lo - offset, hi - offset);
+    offset += outputs[i].w->rows;
+  }
+}
+
+// Every matrix product below: y_i = W_i x for matrices that read the same x [n_tokens, cols],
+// all their rows as one pool job. F32 rows go to the Highway kernels; the other types to the
+// integer kernels, for which x is quantized once, up front (int8::Product). `batched` picks
+// Highway's matmul kernel (4-row tiles) over its matvec one even for one token: a batch's
+// rows must get the same bits whatever its size.
+void multiply(std::span<const MatvecOutput> outputs, const float* x, int n_tokens, bool batched, ThreadPool& pool) {
+  if (n_tokens <= 0 || outputs.empty()) return;
+  constexpr std::size_t kMax = int8::Product::kMaxMatrices;
+  if (outputs.size() > kMax) {
+    multiply(outputs.first(kMax), x, n_tokens, batched, pool);
+    return multiply(outputs.subspan(kMax), x, n_tokens, batched, pool);
+  }
+  const Tensor* quantized[kMax] = {};
+  bool any_quantized = false;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].w->type == DType::F32) continue;
+    quantized[i] = outputs[i].w;
+    any_quantized = true;
+  }
+  // One per calling thread, reused (its buffers grow to the largest call). The workers read the
+  // caller's through this reference: a thread_local named inside the task would be their own.
+  thread_local int8::Product caller_product;
+  int8::Product& product = caller_product;
+  if (any_quantized) product.prepare(std::span(quantized, outputs.size()), x, n_tokens, &pool);
+  pool.parallel_for(total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
+    for_each_part(outputs, b, e, [&](std::size_t i, std::int64_t lo, std::int64_t hi) {
+      const MatvecOutput& o = outputs[i];
+      if (quantized[i] != nullptr) {
+        product.rows(i, o.y, lo, hi);
+      } else if (!batched) {
+        simd::matvec_rows(*o.w, x, o.y, lo, hi);
+      } else {
+        simd::matmul_rows(*o.w, x, o.y, n_tokens, lo, hi);
+      }
+    });
+  });
+}
+}  // namespace
 
 void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
-  if (w.type != DType::F32) return quant::matvec(w, x, y, pool);  // int8 kernels (kernels/quant)
-  pool.parallel_for(w.rows, kRowGrain, [&](std::int64_t b, std::int64_t e) { simd::matvec_rows(w, x, y, b, e); });
+  const MatvecOutput one[] = {{&w, y}};
+  multiply(one, x, 1, false, pool);
 }
-
-namespace {
-// 1: every matrix is F32; -1: none is; 0: a mix (no known file has one).
-int f32_kind(std::span<const MatvecOutput> outputs) {
-  bool all_f32 = true, none_f32 = true;
-  for (const MatvecOutput& o : outputs) (o.w->type == DType::F32 ? none_f32 : all_f32) = false;
-  return all_f32 ? 1 : none_f32 ? -1 : 0;
-}
-}  // namespace
 
 void matvec_shared(std::span<const MatvecOutput> outputs, const float* x, ThreadPool& pool) {
-  const int kind = f32_kind(outputs);
-  if (kind < 0) return quant::matvec_shared(outputs, x, pool);
-  if (kind == 0) {  // a mix: one job per matrix
-    for (const MatvecOutput& o : outputs) matvec(*o.w, x, o.y, pool);
-    return;
-  }
-  pool.parallel_for(total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    for_each_part(outputs, b, e, [&](std::size_t i, std::int64_t lo, std::int64_t hi) {
-      simd::matvec_rows(*outputs[i].w, x, outputs[i].y, lo, hi);
-    });
-  });
-}
-
-void matmul_shared(std::span<const MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool) {
-  const int kind = f32_kind(outputs);
-  if (kind < 0) return quant::matmul_shared(outputs, x, n_tokens, pool);
-  if (kind == 0) {
-    for (const MatvecOutput& o : outputs) matmul(*o.w, x, o.y, n_tokens, pool);
-    return;
-  }
-  pool.parallel_for(total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    for_each_part(outputs, b, e, [&](std::size_t i, std::int64_t lo, std::int64_t hi) {
-      simd::matmul_rows(*outputs[i].w, x, outputs[i].y, n_tokens, lo, hi);
-    });
-  });
-}
-
-void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
-                 std::int64_t row_end) {
-  if (w.type != DType::F32) return quant::matmul_rows(w, x, y, n_tokens, row_begin, row_end);
-  simd::matmul_rows(w, x, y, n_tokens, row_begin, row_end);
+  multiply(outputs, x, 1, false, pool);
 }
 
 void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool) {
-  if (w.type != DType::F32) return quant::matmul(w, x, y, n_tokens, pool);
-  pool.parallel_for(w.rows, kRowGrain,
-                    [&](std::int64_t b, std::int64_t e) { simd::matmul_rows(w, x, y, n_tokens, b, e); });
+  const MatvecOutput one[] = {{&w, y}};
+  multiply(one, x, n_tokens, true, pool);
+}
+
+void matmul_shared(std::span<const MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool) {
+  multiply(outputs, x, n_tokens, true, pool);
 }
 
 float dot(const float* a, const float* b, int n) { return simd::dot(a, b, n); }

@@ -2,7 +2,6 @@
 // here are the fastest available on the running CPU (SIMD chosen at run time) and are
 // differential-tested against those twins.
 #pragma once
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -20,30 +19,10 @@ struct MatvecOutput {
   const Tensor* w;
   float* y;
 };
-// The rows of several matrices taken one after another, as one pool job: the total, and
-// fn(i, lo, hi) for the part of rows [begin, end) that falls in matrix i (rows relative to it;
-// a task's range is cut at matrix boundaries).
-inline std::int64_t total_rows(std::span<const MatvecOutput> outputs) {
-  std::int64_t total = 0;
-  for (const MatvecOutput& o : outputs) total += o.w->rows;
-  return total;
-}
-template <class F>
-void for_each_part(std::span<const MatvecOutput> outputs, std::int64_t begin, std::int64_t end, F&& fn) {
-  std::int64_t offset = 0;
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    const std::int64_t lo = std::max(begin, offset), hi = std::min(end, offset + outputs[i].w->rows);
-    if (lo < hi) fn(i, lo - offset, hi - offset);
-    offset += outputs[i].w->rows;
-  }
-}
 // y_i = W_i x for matrices that read the same x (q, k, v; or w1, w3): their rows go to the pool
 // as one job, so the threads wait for each other once instead of once per matrix, and a
 // quantized x is made once. Each y_i is bit-identical to matvec(*w_i, x, y_i).
 void matvec_shared(std::span<const MatvecOutput> outputs, const float* x, ThreadPool& pool);
-// Single-threaded matvec over rows [row_begin, row_end) (building block for callers that
-// already run inside the pool).
-void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end);
 // Batched matvec for prompt processing: y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens,
 // x is [n_tokens, cols] and y is [n_tokens, rows], both row-major. Rows are split over the
 // pool; each row's results are computed by one thread in a fixed order, so the output does
@@ -52,9 +31,6 @@ void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool&
 // matmul for matrices that read the same x, as one pool job (q, k, v; or w1, w3 of a batch):
 // each y_i is [n_tokens, rows_i] and bit-identical to matmul(*w_i, x, y_i, n_tokens).
 void matmul_shared(std::span<const MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool);
-// Single-threaded matmul over rows [row_begin, row_end) (y keeps its full row stride w.rows).
-void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
-                 std::int64_t row_end);
 float dot(const float* a, const float* b, int n);
 void axpy(float a, const float* x, float* y, int n);
 void rmsnorm(float* out, const float* x, const float* weight, int n, float eps);

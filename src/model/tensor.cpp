@@ -23,7 +23,7 @@ void dequantize_row(const Tensor& t, std::int64_t r, float* out) {
       for (std::int64_t i = 0; i < t.cols; ++i) out[i] = q[i] * s[i / t.group_size];
       return;
     }
-    default:  // F16, BF16 and the ggml block types: the scalar decoders of kernels/quant
+    default:  // F16, BF16 and the ggml block types: the scalar decoders of dtype/codec
       quant::dequantize_row(t.type, t.row_data(r), out, t.cols);
       return;
   }

@@ -8,7 +8,7 @@
 
 #include "core/error.hpp"
 #include "kernels/ops.hpp"
-#include "kernels/reference.hpp"
+#include "kernels/fp32/reference.hpp"
 
 namespace llama2 {
 

@@ -1,5 +1,5 @@
 // Machine measurements for the rooflines of `llama2 bench`. The two inner loops are Highway
-// kernels compiled for every SIMD target (like kernels/simd_ops.cpp), so the FMA peak is that
+// kernels compiled for every SIMD target (like kernels/fp32/simd_ops.cpp), so the FMA peak is that
 // of the widest vectors the CPU has: the ones the matmul kernels use.
 #include <algorithm>
 #include <chrono>
@@ -25,7 +25,7 @@ inline constexpr int kFmaChains = 12;
 // clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "tools/machine.cpp"
-#include "kernels/simd_config.hpp"  // must precede every hwy header
+#include "kernels/fp32/simd_config.hpp"  // must precede every hwy header
 #include "hwy/foreach_target.h"     // IWYU pragma: keep
 #include "hwy/highway.h"
 // clang-format on

@@ -15,7 +15,7 @@
 #include "dtype/dtype.hpp"
 #include "format/gguf_writer.hpp"
 #include "format/llama2c_writer.hpp"
-#include "kernels/quant.hpp"
+#include "kernels/int8/int8_kernels.hpp"
 #include "model/model.hpp"
 #include "test_support.hpp"
 #include "transformer/batch.hpp"
@@ -95,8 +95,8 @@ std::vector<float> forward_split(const Model& m, const std::vector<TokenId>& tok
 
 class ArchitectureKernelTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { quant::force_kernel(GetParam()); }
-  void TearDown() override { quant::force_kernel(""); }
+  void SetUp() override { int8::force_kernel(GetParam()); }
+  void TearDown() override { int8::force_kernel(""); }
 };
 
 TEST_P(ArchitectureKernelTest, BatchedPromptMatchesOneTokenAtATime) {
@@ -112,7 +112,7 @@ TEST_P(ArchitectureKernelTest, BatchedPromptMatchesOneTokenAtATime) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Arch, ArchitectureKernelTest, ::testing::ValuesIn(quant::available_kernels()),
+INSTANTIATE_TEST_SUITE_P(Arch, ArchitectureKernelTest, ::testing::ValuesIn(int8::available_kernels()),
                          [](const auto& info) {  // "neon-dotprod" -> "neon_dotprod": gtest names are [A-Za-z0-9_]
                            std::string name = info.param;
                            for (char& ch : name)
@@ -133,15 +133,15 @@ TEST(Architecture, KernelSetsAgreeWithScalarOnQuantizedWeights) {
       SCOPED_TRACE(std::string(name) + " " + dtype_name(type));
       const auto m = Model::load(micro_file(name, type, /*output_gain=*/1.0f));
       const auto tokens = some_tokens(9, m->config().vocab_size, 4);
-      quant::force_kernel("scalar");
+      int8::force_kernel("scalar");
       const auto scalar = forward_all(*m, tokens, pool);
-      for (const std::string& kernel : quant::available_kernels()) {
+      for (const std::string& kernel : int8::available_kernels()) {
         if (kernel == "scalar") continue;
         SCOPED_TRACE(kernel);
-        quant::force_kernel(kernel);
+        int8::force_kernel(kernel);
         EXPECT_LE(max_abs_diff(forward_all(*m, tokens, pool), scalar), 2e-4f);
       }
-      quant::force_kernel("");
+      int8::force_kernel("");
     }
 }
 

@@ -1,4 +1,4 @@
-// The x86 quantized kernels, written once and compiled once per instruction set: quant_simd.cpp
+// The x86 quantized kernels, written once and compiled once per instruction set: dispatch.cpp
 // includes this file inside a namespace with the target's compiler options in effect and with
 // LLAMA2_DPBUSD(acc, u, s) defined as that target's way to add, to each int32 lane of acc, the
 // four products of unsigned bytes u and signed bytes s that the lane covers (vpdpbusd with
@@ -6,10 +6,10 @@
 //
 // The portable kernels work on 32-value blocks in 256-bit vectors: one block is one vector,
 // so a block's scale is a plain broadcast. With LLAMA2_QUANT_AVX512 set, the 512-bit kernels
-// of quant_avx512-inl.hpp take over (about twice the speed). Each 32-block's int32 lane sums
+// of avx512-inl.hpp take over (about twice the speed). Each 32-block's int32 lane sums
 // are exact; they are converted to fp32, multiplied by the block's weight scale times
 // activation scale, and accumulated in two fp32 vectors alternately (blocks in order), reduced
-// once per row. Results therefore equal quant::reference up to the order of fp32 additions, and
+// once per row. Results therefore equal int8::reference up to the order of fp32 additions, and
 // a row's result never depends on which rows or threads are around it.
 
 namespace {
@@ -44,6 +44,11 @@ inline float HSum(__m256 v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+
+// The fp32 vector the row skeleton (rows-inl.hpp) sums in.
+using VecF = __m256;
+inline VecF ZeroF() { return _mm256_setzero_ps(); }
+inline VecF AddF(VecF a, VecF b) { return _mm256_add_ps(a, b); }
 
 // acc += float(dot) * scale
 inline __m256 Scale(__m256i dot, float scale, __m256 acc) {
@@ -107,21 +112,7 @@ void QuantizeActs(const float* x, std::int64_t n, int block, std::int8_t* q, flo
 
 // ---- One row of each type: sum_c W[r][c] x[c] ------------------------------------------------
 
-// Types of 32-value blocks (Q8_0, Q4_0, Q4_1): Block(b, acts, index, acc, min_sum) adds one block.
-template <class Fmt>
-float RowBlocks32(const std::uint8_t* row, const Acts& a, std::int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  float min_sum = 0.0f;
-  const std::int64_t nb = n / kQK;
-  std::int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    Prefetch(row + b * Fmt::kBytes);
-    acc0 = Fmt::Block(row + b * Fmt::kBytes, a, b, acc0, min_sum);
-    acc1 = Fmt::Block(row + (b + 1) * Fmt::kBytes, a, b + 1, acc1, min_sum);
-  }
-  if (b < nb) acc0 = Fmt::Block(row + b * Fmt::kBytes, a, b, acc0, min_sum);
-  return HSum(_mm256_add_ps(acc0, acc1)) + min_sum;
-}
+#include "kernels/int8/rows-inl.hpp"
 
 struct Q8_0 {
   static constexpr int kBytes = 34;
@@ -216,7 +207,7 @@ float RowK(const std::uint8_t* row, const Acts& a, std::int64_t n) {
 
 // Q6_K super-blocks: 16 sub-blocks of 16 with int8 scales, applied to the int32 lanes (lanes
 // 0-3 of a block's dot cover its first 16 bytes, lanes 4-7 the next 16).
-[[maybe_unused]] float RowQ6K(const std::uint8_t* row, const Acts& a, std::int64_t n) {  // AVX-512: RowQ6KAvx512
+float RowQ6K(const std::uint8_t* row, const Acts& a, std::int64_t n) {  // AVX-512: RowQ6KAvx512
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   for (std::int64_t sb = 0; sb < n / kQKK; ++sb) {
     const std::uint8_t* blk = row + sb * 210;
@@ -259,7 +250,7 @@ inline __m256i GroupDot(const std::int8_t* w, const std::int8_t* x, std::int64_t
 }
 
 template <int kGroup>
-float RowQ8Grouped(const std::int8_t* q, const float* s, const Acts& a, std::int64_t n, std::int64_t gs) {
+float GroupRow(const std::int8_t* q, const float* s, const Acts& a, std::int64_t n, std::int64_t gs) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   const std::int64_t groups = n / gs;
   std::int64_t g = 0;
@@ -298,54 +289,29 @@ float RowHalf(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   return sum;
 }
 
-// ---- Rows x tokens -----------------------------------------------------------------------
-
-template <float (*RowDot)(const std::uint8_t*, const Acts&, std::int64_t)>
-void Rows(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy, std::int64_t row_begin,
-          std::int64_t row_end) {
-  for (std::int64_t r = row_begin; r < row_end; ++r) {
-    const auto* row = reinterpret_cast<const std::uint8_t*>(w.row_data(r));
-    for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = RowDot(row, acts[t], w.cols);
-  }
-}
-
 #if LLAMA2_QUANT_AVX512
-#include "kernels/quant_avx512-inl.hpp"
+#include "kernels/int8/avx512-inl.hpp"
 #endif
 
-void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy,
-                   std::int64_t row_begin, std::int64_t row_end) {
+// A Q8_GROUPED row: its group size picks the kernel (groups of a multiple of 32 only).
+constexpr int kGroupMultiple = kQK;
+float RowQ8Grouped(const Tensor& w, std::int64_t r, const Acts& a) {
   const std::int64_t n = w.cols, gs = w.group_size;
-  if (gs % kQK != 0) {  // short groups (e.g. 4 for hidden_dim 172): the scalar kernel
-    scalar_kernels().rows[static_cast<int>(DType::Q8_GROUPED)](w, acts, n_tokens, y, ldy, row_begin, row_end);
-    return;
-  }
-  auto row_dot = [&](std::int64_t r, const Acts& a) {
-    const std::int8_t* q = w.i8() + r * n;
-    const float* s = w.scales + r * (n / gs);
+  const std::int8_t* q = w.i8() + r * n;
+  const float* s = w.scales + r * (n / gs);
 #if LLAMA2_QUANT_AVX512
-    if (gs == 64) return RowQ8Grouped64Avx512(q, s, a, n);
-    if (gs == 32) return RowQ8Grouped32Avx512(q, s, a, n);
+  if (gs == 64) return RowQ8Grouped64Avx512(q, s, a, n);
+  if (gs == 32) return RowQ8Grouped32Avx512(q, s, a, n);
 #endif
-    if (gs == 32) return RowQ8Grouped<32>(q, s, a, n, gs);
-    if (gs == 64) return RowQ8Grouped<64>(q, s, a, n, gs);
-    return RowQ8Grouped<0>(q, s, a, n, gs);
-  };
-  for (std::int64_t r = row_begin; r < row_end; ++r)
-    for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = row_dot(r, acts[t]);
+  if (gs == 32) return GroupRow<32>(q, s, a, n, gs);
+  if (gs == 64) return GroupRow<64>(q, s, a, n, gs);
+  return GroupRow<0>(q, s, a, n, gs);
 }
 
-}  // namespace
-
-KernelSet MakeKernelSet(const char* name) {
-  KernelSet k;
-  k.name = name;
-  k.quantize = QuantizeActs;
-  auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
-  set(DType::F16, Rows<RowHalf<false>>);
-  set(DType::BF16, Rows<RowHalf<true>>);
-  set(DType::Q8_GROUPED, RowsQ8Grouped);
+// The AVX-512 sets' 512-bit kernels over the 256-bit ones.
+void WiderRows([[maybe_unused]] KernelSet& k) {
 #if LLAMA2_QUANT_AVX512
+  auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
   set(DType::Q8_0, RowsOneByOne512<RowPairs512<Q8_0x512>>);
 #if LLAMA2_QUANT_VBMI
   set(DType::Q4_0, Rows512<Pairs<Q4_0Vbmi>, RowPairs512<Q4_0Vbmi>>);
@@ -356,13 +322,9 @@ KernelSet MakeKernelSet(const char* name) {
   set(DType::Q4_K, Rows512<KQuant<false>, RowKAvx512<false>>);
   set(DType::Q5_K, Rows512<KQuant<true>, RowKAvx512<true>>);
   set(DType::Q6_K, RowsOneByOne512<RowQ6KAvx512>);
-#else
-  set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
-  set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
-  set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
-  set(DType::Q4_K, Rows<RowK<false>>);
-  set(DType::Q5_K, Rows<RowK<true>>);
-  set(DType::Q6_K, Rows<RowQ6K>);
 #endif
-  return k;
 }
+
+}  // namespace
+
+#include "kernels/int8/make_set-inl.hpp"

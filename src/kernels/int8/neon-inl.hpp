@@ -1,8 +1,8 @@
-// The AArch64 quantized kernels, compiled twice by quant_simd.cpp (inside a namespace, no
+// The AArch64 quantized kernels, compiled twice by dispatch.cpp (inside a namespace, no
 // include guard on purpose): plain NEON, the AArch64 baseline, and with the dot-product
 // extension's target options in effect and LLAMA2_NEON_DOTPROD set (Armv8.2 and later: sdot
 // does four products per lane). The CPU's HWCAP picks at run time, so one generic arm64 binary
-// uses sdot where the CPU has it. The same algorithm as quant_x86-inl.hpp, on pairs of 16-byte
+// uses sdot where the CPU has it. The same algorithm as x86-inl.hpp, on pairs of 16-byte
 // vectors per 32-value block. sdot multiplies signed by signed bytes, so no sign trick is
 // needed: every type's integer values (at most 0..31 unsigned, or -128..127 signed) are used as
 // signed bytes. Without sdot, widening multiplies and pairwise adds give the same sums.
@@ -51,19 +51,15 @@ inline float32x4_t Scale(int32x4_t dot, float scale, float32x4_t acc) {
   return vfmaq_n_f32(acc, vcvtq_f32_s32(dot), scale);
 }
 
-template <class Fmt>
-float RowBlocks32(const std::uint8_t* row, const Acts& a, std::int64_t n) {
-  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-  float min_sum = 0.0f;
-  const std::int64_t nb = n / kQK;
-  std::int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    acc0 = Fmt::Block(row + b * Fmt::kBytes, a, b, acc0, min_sum);
-    acc1 = Fmt::Block(row + (b + 1) * Fmt::kBytes, a, b + 1, acc1, min_sum);
-  }
-  if (b < nb) acc0 = Fmt::Block(row + b * Fmt::kBytes, a, b, acc0, min_sum);
-  return vaddvq_f32(vaddq_f32(acc0, acc1)) + min_sum;
-}
+// The fp32 vector the row skeleton (rows-inl.hpp) sums in. No software prefetch: the x86
+// distance was measured on x86 only, and AArch64 cores prefetch streams well on their own.
+using VecF = float32x4_t;
+inline VecF ZeroF() { return vdupq_n_f32(0.0f); }
+inline VecF AddF(VecF a, VecF b) { return vaddq_f32(a, b); }
+inline float HSum(VecF v) { return vaddvq_f32(v); }
+inline void Prefetch(const void*) {}
+
+#include "kernels/int8/rows-inl.hpp"
 
 struct Q8_0 {
   static constexpr int kBytes = 34;
@@ -172,6 +168,8 @@ float RowQ6K(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
+// A Q8_GROUPED row, for groups of a multiple of 16.
+constexpr int kGroupMultiple = 16;
 float RowQ8Grouped(const Tensor& w, std::int64_t r, const Acts& a) {
   const std::int64_t n = w.cols, gs = w.group_size;
   const std::int8_t* q = w.i8() + r * n;
@@ -208,27 +206,8 @@ float RowHalf(const std::uint8_t* row, const Acts& a, std::int64_t n) {
   return sum;
 }
 
-template <float (*RowDot)(const std::uint8_t*, const Acts&, std::int64_t)>
-void Rows(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy, std::int64_t row_begin,
-          std::int64_t row_end) {
-  for (std::int64_t r = row_begin; r < row_end; ++r) {
-    const auto* row = reinterpret_cast<const std::uint8_t*>(w.row_data(r));
-    for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = RowDot(row, acts[t], w.cols);
-  }
-}
-
-void RowsQ8Grouped(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy,
-                   std::int64_t row_begin, std::int64_t row_end) {
-  if (w.group_size % 16 != 0) {
-    scalar_kernels().rows[static_cast<int>(DType::Q8_GROUPED)](w, acts, n_tokens, y, ldy, row_begin, row_end);
-    return;
-  }
-  for (std::int64_t r = row_begin; r < row_end; ++r)
-    for (int t = 0; t < n_tokens; ++t) y[t * ldy + r] = RowQ8Grouped(w, r, acts[t]);
-}
-
 // ---- Activations: quantize_block's arithmetic, four values per instruction -----------------
-// As the x86 version (quant_x86-inl.hpp): the maximum is order-free, the product is rounded to
+// As the x86 version (x86-inl.hpp): the maximum is order-free, the product is rounded to
 // fp32 first and fcvtns rounds it half to even, so the result is bit-identical to the scalar
 // code; blocks with a NaN or infinity, or so tiny that 1 / d overflows, go to the scalar code.
 void QuantizeActs(const float* x, std::int64_t n, int block, std::int8_t* q, float* d, float* dsum) {
@@ -264,21 +243,8 @@ void QuantizeActs(const float* x, std::int64_t n, int block, std::int8_t* q, flo
   }
 }
 
-KernelSet MakeKernelSet(const char* name) {
-  KernelSet k;
-  k.name = name;
-  k.quantize = QuantizeActs;
-  auto set = [&](DType t, RowsFn fn) { k.rows[static_cast<int>(t)] = fn; };
-  set(DType::F16, Rows<RowHalf<false>>);
-  set(DType::BF16, Rows<RowHalf<true>>);
-  set(DType::Q8_0, Rows<RowBlocks32<Q8_0>>);
-  set(DType::Q4_0, Rows<RowBlocks32<Q4_0>>);
-  set(DType::Q4_1, Rows<RowBlocks32<Q4_1>>);
-  set(DType::Q4_K, Rows<RowK<false>>);
-  set(DType::Q5_K, Rows<RowK<true>>);
-  set(DType::Q6_K, Rows<RowQ6K>);
-  set(DType::Q8_GROUPED, RowsQ8Grouped);
-  return k;
-}
+inline void WiderRows(KernelSet&) {}  // none: the 128-bit kernels are all there is
 
 }  // namespace
+
+#include "kernels/int8/make_set-inl.hpp"

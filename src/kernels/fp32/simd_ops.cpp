@@ -18,13 +18,13 @@
 #include <cstdint>
 #include <limits>
 
-#include "kernels/reference.hpp"
-#include "kernels/simd_ops.hpp"
+#include "kernels/fp32/reference.hpp"
+#include "kernels/fp32/simd_ops.hpp"
 
 // clang-format off
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "kernels/simd_ops.cpp"
-#include "kernels/simd_config.hpp"  // must precede every hwy header
+#define HWY_TARGET_INCLUDE "kernels/fp32/simd_ops.cpp"
+#include "kernels/fp32/simd_config.hpp"  // must precede every hwy header
 #include "hwy/foreach_target.h"     // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"

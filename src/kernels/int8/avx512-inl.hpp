@@ -1,5 +1,5 @@
 // The AVX-512 quantized kernels (512-bit vectors, VNNI's vpdpbusd), included by
-// quant_x86-inl.hpp inside its namespace when LLAMA2_QUANT_AVX512 is set; with
+// x86-inl.hpp inside its namespace when LLAMA2_QUANT_AVX512 is set; with
 // LLAMA2_QUANT_VBMI also set, Q4_0 uses VBMI's byte permutes. No include guard on purpose.
 //
 // Q8_0, Q4_0, Q4_1 and Q6_K put two 32-value blocks in one 512-bit vector with a permuted pair
@@ -430,7 +430,7 @@ float RowQ8Grouped32Avx512(const std::int8_t* q, const float* s, const Acts& a, 
     Acts rest = a;
     rest.q += g * kQK;
     rest.d += g;
-    sum += RowQ8Grouped<32>(q + g * kQK, s + g, rest, n - g * kQK, kQK);
+    sum += GroupRow<32>(q + g * kQK, s + g, rest, n - g * kQK, kQK);
   }
   return sum;
 }

@@ -1,19 +1,18 @@
 // ============================================================================
-// Quantized matrix-vector products: activation quantization, the scalar reference of the
-// integer algorithm (also the portable fallback), the choice of kernel set, and the thread
-// split. The SIMD kernel sets live in quant_simd.cpp.
+// The integer kernels' scalar half: each block's integer form, activation quantization, and
+// the scalar reference of the integer algorithm (also the portable fallback). The SIMD kernel
+// sets are in dispatch.cpp, the choice between them and the product ops runs in product.cpp.
 // ============================================================================
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "core/error.hpp"
-#include "kernels/quant.hpp"
-#include "kernels/quant_internal.hpp"
+#include "kernels/int8/int8_kernels.hpp"
+#include "kernels/int8/kernel_set.hpp"
 
-namespace llama2::quant {
+namespace llama2::int8 {
 
 namespace detail {
 
@@ -133,9 +132,6 @@ void quantize_scalar(const float* x, std::int64_t n, int block, std::int8_t* q, 
 }
 }  // namespace
 
-// The quantizer of the active kernel set (defined with the kernel choice below).
-QuantizeFn active_quantizer(int block);
-
 void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block, ThreadPool* pool) {
   x_ = x, n_ = n, block_ = block;
   k_order_ = block == kQK && n % kQKK == 0;
@@ -146,7 +142,7 @@ void ActBuffer::quantize(const float* x, std::int64_t n, int n_tokens, int block
   if (q_.size() < tokens * padded_) q_.resize(tokens * padded_);
   if (d_.size() < tokens * blocks_) d_.resize(tokens * blocks_), dsum_.resize(tokens * blocks_);
   if (k_order_ && qk_.size() < tokens * padded_) qk_.resize(tokens * padded_), dk_.resize(tokens * blocks_);
-  const QuantizeFn quantize_token = active_quantizer(block);
+  const QuantizeFn simd = active_quantizer(block), quantize_token = simd ? simd : quantize_scalar;
   auto one = [&](std::int64_t t) {
     std::int8_t* q = q_.data() + t * padded_;
     quantize_token(x + t * n, n, block, q, d_.data() + t * blocks_, dsum_.data() + t * blocks_);
@@ -260,161 +256,9 @@ const KernelSet& scalar_kernels() {
 
 }  // namespace detail
 
-// ---------------------------------------------------------------------------
-// Kernel choice
-// ---------------------------------------------------------------------------
-
-namespace {
-
-using detail::KernelSet;
-
-std::atomic<const KernelSet*> g_forced{nullptr};
-
-const KernelSet& default_set() {
-  static const KernelSet* best = [] {
-    const auto sets = detail::simd_kernels();
-    return sets.empty() ? &detail::scalar_kernels() : sets.front();
-  }();
-  return *best;
-}
-
-const KernelSet& active_set() {
-  const KernelSet* forced = g_forced.load(std::memory_order_relaxed);
-  return forced ? *forced : default_set();
-}
-
-// The rows kernel for `w`, after checking that `w` is something the kernels can multiply.
-detail::RowsFn rows_fn(const Tensor& w) {
-  if (w.type == DType::F32) throw Error("quant kernels called with an f32 matrix");
-  if (w.type == DType::Q8_GROUPED && (w.group_size <= 0 || w.cols % w.group_size != 0))
-    throw Error("q8_grouped matrix with group size " + std::to_string(w.group_size) + " for " +
-                std::to_string(w.cols) + " columns");
-  if (w.cols % dtype_block_values(w.type) != 0)
-    throw Error(std::string(dtype_name(w.type)) + " matrix with " + std::to_string(w.cols) +
-                " columns, not a multiple of its block");
-  const int index = static_cast<int>(w.type);
-  const detail::RowsFn fn = active_set().rows[index];
-  return fn ? fn : detail::scalar_kernels().rows[index];
-}
-
-// Rows per chunk handed to a thread: 16 rows are 64 bytes of y, so two threads never write
-// the same cache line of a 64-byte aligned y.
-constexpr std::int64_t kRowGrain = 16;
-
-}  // namespace
-
-detail::QuantizeFn detail::active_quantizer(int block) {
-  const QuantizeFn fn = block % kQK == 0 ? active_set().quantize : nullptr;
-  return fn ? fn : quantize_scalar;
-}
-
-std::vector<std::string> available_kernels() {
-  std::vector<std::string> names;
-  for (const KernelSet* k : detail::simd_kernels()) names.emplace_back(k->name);
-  names.emplace_back("scalar");
-  return names;
-}
-
-const char* kernel_name() { return active_set().name; }
-
-void force_kernel(const std::string& name) {
-  if (name.empty()) {
-    g_forced.store(nullptr);
-    return;
-  }
-  if (name == "scalar") {
-    g_forced.store(&detail::scalar_kernels());
-    return;
-  }
-  for (const KernelSet* k : detail::simd_kernels()) {
-    if (name == k->name) {
-      g_forced.store(k);
-      return;
-    }
-  }
-  throw Error("kernel set '" + name + "' is not available on this CPU");
-}
-
-// ---------------------------------------------------------------------------
-// Entry points
-// ---------------------------------------------------------------------------
-
-void matvec_rows(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
-  const detail::RowsFn fn = rows_fn(w);
-  thread_local detail::ActBuffer buf;
-  buf.quantize(x, w.cols, 1, detail::act_block(w));
-  const detail::Acts a = buf.acts(0);
-  fn(w, &a, 1, y, w.rows, row_begin, row_end);
-}
-
-void matvec(const Tensor& w, const float* x, float* y, ThreadPool& pool) {
-  const ops::MatvecOutput one[] = {{&w, y}};
-  quant::matmul_shared(one, x, 1, pool);
-}
-
-void matvec_shared(std::span<const ops::MatvecOutput> outputs, const float* x, ThreadPool& pool) {
-  quant::matmul_shared(outputs, x, 1, pool);
-}
-
-namespace {
-// x's n_tokens rows quantized for w's kernels (in parallel for a prompt); the result lives in
-// `buf` and `acts` until their next use.
-const detail::Acts* quantize_tokens(const Tensor& w, const float* x, int n_tokens, ThreadPool* pool,
-                                    detail::ActBuffer& buf, std::vector<detail::Acts>& acts) {
-  buf.quantize(x, w.cols, n_tokens, detail::act_block(w), pool);
-  acts.resize(static_cast<std::size_t>(n_tokens));
-  for (int t = 0; t < n_tokens; ++t) acts[t] = buf.acts(t);
-  return acts.data();
-}
-}  // namespace
-
-void matmul_rows(const Tensor& w, const float* x, float* y, int n_tokens, std::int64_t row_begin,
-                 std::int64_t row_end) {
-  if (n_tokens <= 0) return;
-  const detail::RowsFn fn = rows_fn(w);
-  thread_local detail::ActBuffer buf;
-  thread_local std::vector<detail::Acts> acts;
-  fn(w, quantize_tokens(w, x, n_tokens, nullptr, buf, acts), n_tokens, y, w.rows, row_begin, row_end);
-}
-
-void matmul(const Tensor& w, const float* x, float* y, int n_tokens, ThreadPool& pool) {
-  const ops::MatvecOutput one[] = {{&w, y}};
-  quant::matmul_shared(one, x, n_tokens, pool);
-}
-
-void matmul_shared(std::span<const ops::MatvecOutput> outputs, const float* x, int n_tokens, ThreadPool& pool) {
-  if (n_tokens <= 0) return;
-  // At most this many matrices share one job; more go in several jobs.
-  constexpr std::size_t kMaxShared = 4;
-  if (outputs.size() > kMaxShared) {
-    quant::matmul_shared(outputs.first(kMaxShared), x, n_tokens, pool);
-    return quant::matmul_shared(outputs.subspan(kMaxShared), x, n_tokens, pool);
-  }
-  // x quantized once per distinct activation block size (q, k and v nearly always share one).
-  thread_local detail::ActBuffer buffers[kMaxShared];
-  thread_local std::vector<detail::Acts> token_acts[kMaxShared];
-  const detail::Acts* acts[kMaxShared];
-  detail::RowsFn fns[kMaxShared];
-  int blocks[kMaxShared];
-  for (std::size_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& w = *outputs[i].w;
-    fns[i] = rows_fn(w);
-    blocks[i] = detail::act_block(w);
-    std::size_t same = 0;
-    while (same < i && !(blocks[same] == blocks[i] && outputs[same].w->cols == w.cols)) ++same;
-    acts[i] = same < i ? acts[same] : quantize_tokens(w, x, n_tokens, &pool, buffers[i], token_acts[i]);
-  }
-  pool.parallel_for(ops::total_rows(outputs), kRowGrain, [&](std::int64_t b, std::int64_t e) {
-    ops::for_each_part(outputs, b, e, [&](std::size_t i, std::int64_t lo, std::int64_t hi) {
-      const Tensor& w = *outputs[i].w;
-      fns[i](w, acts[i], n_tokens, outputs[i].y, w.rows, lo, hi);
-    });
-  });
-}
-
 namespace reference {
 void matvec(const Tensor& w, const float* x, float* y, std::int64_t row_begin, std::int64_t row_end) {
-  rows_fn(w);  // the same argument checks
+  detail::check_matrix(w);
   detail::ActBuffer buf;
   buf.quantize(x, w.cols, 1, detail::act_block(w));
   const detail::Acts a = buf.acts(0);
@@ -422,4 +266,4 @@ void matvec(const Tensor& w, const float* x, float* y, std::int64_t row_begin, s
 }
 }  // namespace reference
 
-}  // namespace llama2::quant
+}  // namespace llama2::int8

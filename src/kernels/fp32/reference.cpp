@@ -1,4 +1,4 @@
-#include "kernels/reference.hpp"
+#include "kernels/fp32/reference.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -2,7 +2,7 @@
 // simd_config.hpp), the best one for the running CPU chosen at the first call. ops.cpp is
 // the only intended caller; it adds the thread split. Semantics are those of reference.hpp.
 // The matrix kernels take F32 weights only: quantized types have their own integer kernels
-// (kernels/quant.hpp), to which ops.cpp routes them.
+// (kernels/int8/int8_kernels.hpp), to which ops.cpp routes them.
 #pragma once
 #include <cstdint>
 

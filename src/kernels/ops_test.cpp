@@ -19,10 +19,11 @@
 #include <tuple>
 #include <vector>
 
-#include "kernels/simd_config.hpp"  // before hwy: the same target set as simd_ops.cpp
+#include "kernels/fp32/simd_config.hpp"  // before hwy: the same target set as simd_ops.cpp
 #include "hwy/highway.h"
 #include "kernels/ops.hpp"
-#include "kernels/reference.hpp"
+#include "kernels/fp32/reference.hpp"
+#include "kernels/fp32/simd_ops.hpp"
 
 namespace llama2 {
 namespace {
@@ -65,7 +66,7 @@ std::vector<float> relative_tolerance(const std::vector<float>& ref, float rel, 
 }
 
 // An F32 weight matrix with its storage. (Quantized types have their own kernels and tests:
-// kernels/quant_test.cpp.)
+// kernels/int8/int8_test.cpp.)
 struct Matrix {
   std::vector<float> data;
   Tensor t;  // views `data`: moving keeps it valid, copying would not
@@ -293,7 +294,7 @@ void expect_matvec_matches(const Matrix& m, std::uint32_t seed) {
   if (m.t.rows >= 3) {
     std::vector<float> part(m.t.rows, -1.0f);
     const std::int64_t b = 1, e = m.t.rows - 1;
-    ops::matvec_rows(m.t, x.data(), part.data(), b, e);
+    simd::matvec_rows(m.t, x.data(), part.data(), b, e);
     EXPECT_EQ(part.front(), -1.0f);
     EXPECT_EQ(part.back(), -1.0f);
     for (std::int64_t r = b; r < e; ++r) EXPECT_EQ(part[r], fast[r]) << "row " << r;
@@ -326,7 +327,7 @@ void expect_matmul_matches(const Matrix& m, int n_tokens, std::uint32_t seed) {
   if (m.t.rows >= 3) {
     std::vector<float> part(fast.size(), -1.0f);
     const std::int64_t b = 1, e = m.t.rows - 1;
-    ops::matmul_rows(m.t, x.data(), part.data(), n_tokens, b, e);
+    simd::matmul_rows(m.t, x.data(), part.data(), n_tokens, b, e);
     for (int t = 0; t < n_tokens; ++t) {
       for (std::int64_t r = 0; r < m.t.rows; ++r) {
         const std::size_t i = static_cast<std::size_t>(t * m.t.rows + r);

@@ -1,5 +1,6 @@
-// What quant_kernels.cpp and quant_simd.cpp share: the integer form of a block that the kernels compute with, quantized activations,
-// and the kernel-set table the dispatcher picks from. Not part of the public API.
+// What the integer kernels' files share (scalar.cpp, dispatch.cpp, product.cpp and the per-ISA
+// -inl.hpp files): the integer form of a block, quantized activations, and the kernel-set table
+// the dispatcher picks from. Not part of the public API.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,10 +11,13 @@
 #include "dtype/blocks.hpp"
 #include "model/tensor.hpp"
 
-namespace llama2::quant::detail {
+namespace llama2::int8::detail {
 
 // The block layouts (kQK, kQKK, offsets, load_u16, k_scale_min, ...) live with the types.
 using namespace llama2::blocks;
+using quant::bf16_to_f32;
+using quant::dequantize_row;
+using quant::f16_to_f32;
 
 // ---- The integer form of a block ---------------------------------------------------------
 // Every type's values are  x_i = A[i/32] * (isc[i/16] * q_i) + M[i/32]  with small integers
@@ -92,9 +96,14 @@ struct KernelSet {
   QuantizeFn quantize = nullptr;
 };
 
-// The scalar set (quant::reference), in quant_kernels.cpp.
+// The scalar set (int8::reference), in scalar.cpp.
 const KernelSet& scalar_kernels();
-// The SIMD sets this CPU supports, best first (quant_simd.cpp).
+// The SIMD sets this CPU supports, best first (dispatch.cpp).
 std::vector<const KernelSet*> simd_kernels();
+// The active set's quantizer for blocks of `block` values; nullptr: the scalar one (product.cpp).
+QuantizeFn active_quantizer(int block);
+// Throws Error unless the integer kernels can multiply `w`: not F32, and rows of whole blocks
+// (whole groups for Q8_GROUPED).
+void check_matrix(const Tensor& w);
 
-}  // namespace llama2::quant::detail
+}  // namespace llama2::int8::detail

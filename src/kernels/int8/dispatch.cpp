@@ -3,7 +3,7 @@
 //
 // Highway 1.0.3 has no int8 dot-product op (and no AVX-VNNI target), so these kernels use
 // raw intrinsics. One x86-64 binary must run on any x86-64 CPU, so nothing here relies on
-// compiler flags: quant_x86-inl.hpp is compiled four times, each time inside a region with
+// compiler flags: x86-inl.hpp is compiled four times, each time inside a region with
 // that instruction set's target options, and CPUID decides at run time which sets the CPU
 // (and the OS, for the AVX/AVX-512 register state) supports:
 //   avx512vbmi  avx512vnni, plus VBMI's byte permutes for Q4_0   (Ice Lake+, Zen 4+)
@@ -12,7 +12,7 @@
 //   avx2        vpmaddubsw + vpmaddwd                              (Haswell+, Zen 1+)
 // Anything else runs the scalar reference. (AVX-VNNI-INT8's signed x signed vpdpbssd would
 // save the sign trick, but needs a newer compiler than Debian 12's GCC 12.)
-// On AArch64, NEON is baseline: quant_neon-inl.hpp is compiled twice, and HWCAP decides:
+// On AArch64, NEON is baseline: neon-inl.hpp is compiled twice, and HWCAP decides:
 //   neon-dotprod  sdot, the dot-product extension                (Armv8.2+, Apple silicon)
 //   neon          widening multiplies and pairwise adds           (every AArch64 CPU)
 // ============================================================================
@@ -22,8 +22,8 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/quant.hpp"
-#include "kernels/quant_internal.hpp"
+#include "kernels/int8/int8_kernels.hpp"
+#include "kernels/int8/kernel_set.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define LLAMA2_QUANT_X86 1
@@ -38,7 +38,7 @@
 #endif
 #endif
 
-namespace llama2::quant::detail {
+namespace llama2::int8::detail {
 
 // The kernel set `make` builds, made on first use and kept for the process (a function-local
 // static: never freed, so no leak at exit). Call it only on a CPU that has the set's
@@ -52,7 +52,7 @@ const KernelSet* kernel_set_once(const char* name) {
 
 #if LLAMA2_QUANT_X86
 
-// Each block below compiles quant_x86-inl.hpp for one instruction set. GCC takes the target
+// Each block below compiles x86-inl.hpp for one instruction set. GCC takes the target
 // from a pragma region; clang needs an attribute pushed onto every function of the region.
 // ---- AVX-512 VNNI ----
 #if defined(__clang__)
@@ -65,7 +65,7 @@ const KernelSet* kernel_set_once(const char* name) {
 namespace avx512vnni {
 #define LLAMA2_DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #define LLAMA2_QUANT_AVX512 1
-#include "kernels/quant_x86-inl.hpp"
+#include "kernels/int8/x86-inl.hpp"
 #undef LLAMA2_QUANT_AVX512
 #undef LLAMA2_DPBUSD
 }  // namespace avx512vnni
@@ -87,7 +87,7 @@ namespace avx512vbmi {
 #define LLAMA2_DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
 #define LLAMA2_QUANT_AVX512 1
 #define LLAMA2_QUANT_VBMI 1
-#include "kernels/quant_x86-inl.hpp"
+#include "kernels/int8/x86-inl.hpp"
 #undef LLAMA2_QUANT_VBMI
 #undef LLAMA2_QUANT_AVX512
 #undef LLAMA2_DPBUSD
@@ -107,7 +107,7 @@ namespace avx512vbmi {
 #endif
 namespace avxvnni {
 #define LLAMA2_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
-#include "kernels/quant_x86-inl.hpp"
+#include "kernels/int8/x86-inl.hpp"
 #undef LLAMA2_DPBUSD
 }  // namespace avxvnni
 #if defined(__clang__)
@@ -126,7 +126,7 @@ namespace avxvnni {
 namespace avx2 {
 #define LLAMA2_DPBUSD(acc, u, s) \
   _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
-#include "kernels/quant_x86-inl.hpp"
+#include "kernels/int8/x86-inl.hpp"
 #undef LLAMA2_DPBUSD
 }  // namespace avx2
 #if defined(__clang__)
@@ -190,7 +190,7 @@ std::vector<const KernelSet*> simd_kernels() {
 #endif
 namespace neon_dotprod {
 #define LLAMA2_NEON_DOTPROD 1
-#include "kernels/quant_neon-inl.hpp"
+#include "kernels/int8/neon-inl.hpp"
 #undef LLAMA2_NEON_DOTPROD
 }  // namespace neon_dotprod
 #if defined(__clang__)
@@ -202,7 +202,7 @@ namespace neon_dotprod {
 // ---- NEON ----
 namespace neon {
 #define LLAMA2_NEON_DOTPROD 0
-#include "kernels/quant_neon-inl.hpp"
+#include "kernels/int8/neon-inl.hpp"
 #undef LLAMA2_NEON_DOTPROD
 }  // namespace neon
 
@@ -235,4 +235,4 @@ std::vector<const KernelSet*> simd_kernels() { return {}; }
 
 #endif
 
-}  // namespace llama2::quant::detail
+}  // namespace llama2::int8::detail
