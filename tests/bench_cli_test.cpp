@@ -49,6 +49,45 @@ TEST(BenchCli, LookupRowReportsKeptDraftsAndTheRoofline) {
   EXPECT_NE(md.out.find("% kept) |"), std::string::npos) << md.out;
 }
 
+// Batched decode rows: S sequences per forward_batch step, their aggregate rate against one
+// stream's from the same run, and against a ceiling no higher than S tokens per weight pass.
+TEST(BenchCli, StreamsRowsReportAggregateRateAgainstOneStream) {
+  const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
+                         " -p 0 -n 16 -r 2 -t 1 --membw-mib 32 --streams 3 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  double one = 0, three = 0, ratio = -1;
+  for (const auto& row : j.at("results")) {
+    const std::string test = row.at("test");
+    if (test != "tg16 x1" && test != "tg16 x3") continue;
+    SCOPED_TRACE(row.dump());
+    const int streams = row.at("streams").get<int>();
+    EXPECT_EQ(row.at("n_tokens").get<int>(), 16 * streams);
+    const double median = row.at("tokens_per_second").at("median").get<double>();
+    EXPECT_GT(median, 0.0);
+    (streams == 1 ? one : three) = median;
+    if (streams == 3) ratio = row.at("vs_one_stream").get<double>();
+    // The ceiling is the lower of bandwidth and compute: the fraction is at least the
+    // bandwidth-only one, and equal to it when bandwidth binds.
+    const auto& bw = row.at("read_bandwidth_samples_bytes_per_s");
+    ASSERT_EQ(bw.size(), 3u);
+    const double bytes = row.at("weight_bytes_per_token").get<double>();
+    std::vector<double> by_bandwidth;
+    for (int i = 0; i < 2; ++i)
+      by_bandwidth.push_back(16.0 * bytes / row.at("samples_seconds")[i].get<double>() /
+                             std::max(bw[i].get<double>(), bw[i + 1].get<double>()));
+    const double bandwidth_fraction = (by_bandwidth[0] + by_bandwidth[1]) / 2;
+    const double fraction = row.at("roofline_fraction").get<double>();
+    if (row.at("roofline") == "bandwidth") EXPECT_NEAR(fraction, bandwidth_fraction, 1e-9);
+    else EXPECT_GT(fraction, bandwidth_fraction);
+  }
+  ASSERT_GT(one, 0.0) << r.out;
+  ASSERT_GT(three, 0.0) << r.out;
+  EXPECT_NEAR(ratio, three / one, 1e-9);
+  EXPECT_EQ(run_cli("bench -m " + quote(data_path("models/stories260K.bin")) + " --streams 0").exit_code, 2);
+  EXPECT_EQ(run_cli("bench -m " + quote(data_path("models/stories260K.bin")) + " -n 0 --streams 2").exit_code, 2);
+}
+
 TEST(BenchCli, JsonHasEveryTestWithPositiveNumbers) {
   const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
                          " -p 8 -n 8 -r 2 -t 1,2 --ttft 4 --membw-mib 32 --json");

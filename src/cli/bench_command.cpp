@@ -42,6 +42,7 @@ struct BenchOptions {
   std::string cache_dir;
   int lookup = 0;  // > 0: also a tg test with prompt-lookup speculative decoding
   int draft_max = 8;
+  std::vector<int> streams;  // batched decode: sequences per forward_batch step (1 first)
 };
 
 // Passes over the probe's buffer for each reading beside a generation repetition (1 GiB: ~25 ms
@@ -70,6 +71,8 @@ struct Row {
   std::string roofline_kind;    // "bandwidth" or "flops"
   std::uint64_t rss_bytes = 0;  // resident memory after the test (tg only)
   double drafts_kept = -1;      // speculative tg: fraction of the drafts kept; < 0: not speculative
+  int streams = 0;              // batched decode: sequences per step; 0: not batched decode
+  double vs_one_stream = -1;    // batched decode: aggregate rate over the 1-stream row's
 };
 
 std::string human(double v, const char* unit) {
@@ -104,6 +107,11 @@ std::string markdown_row(const Row& r) {
     std::snprintf(roof, sizeof roof, "-");
   std::string test = r.test;
   if (r.drafts_kept >= 0) test += " (" + std::to_string(static_cast<int>(100 * r.drafts_kept + 0.5)) + " % kept)";
+  if (r.vs_one_stream >= 0) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, " (%.2fx 1 stream)", r.vs_one_stream);
+    test += ratio;
+  }
   return "| " + r.model + " | " + human(static_cast<double>(r.params), "") + " | " + mib(r.file_bytes) + " | " +
          std::to_string(r.threads) + " | " + test + " | " + rate + " | " + spread + " | " + roof + " |\n";
 }
@@ -134,6 +142,8 @@ nlohmann::json to_json(const Row& r) {
   }
   if (r.rss_bytes > 0) j["rss_bytes"] = r.rss_bytes;
   if (r.drafts_kept >= 0) j["drafts_kept_fraction"] = r.drafts_kept;
+  if (r.streams > 0) j["streams"] = r.streams;
+  if (r.vs_one_stream >= 0) j["vs_one_stream"] = r.vs_one_stream;
   return j;
 }
 
@@ -197,6 +207,11 @@ void add_options(CLI::App& app, BenchOptions& o) {
                  "8-token prompt; its roofline fraction may pass 100 %")
       ->check(CLI::Range(1, 16));
   app.add_option("--draft-max", o.draft_max, "drafts per pass for --lookup")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--streams", o.streams,
+                 "batched decode: sequences generating -n tokens together, one forward_batch step each "
+                 "(comma separated; 1 is added first)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256));
   app.add_flag("--json", o.json, "print JSON instead of a markdown table");
   app.add_option("--cache-dir", o.cache_dir, "where --shape files are kept (default: " + tools::default_cache_dir() + ")");
 }
@@ -212,6 +227,9 @@ int bench_command(int argc, char** argv) {
   if (o.models.empty() && o.shapes.empty()) throw UsageError("give at least one -m MODEL or --shape");
   if (o.threads.empty()) o.threads.push_back(ThreadPool::hardware_threads());
   if (o.cache_dir.empty()) o.cache_dir = tools::default_cache_dir();
+  if (!o.streams.empty() && o.gen <= 0) throw UsageError("--streams needs -n > 0");
+  if (!o.streams.empty() && std::find(o.streams.begin(), o.streams.end(), 1) == o.streams.end())
+    o.streams.insert(o.streams.begin(), 1);
 
   // (display name, path) of every model, the shapes' files written first.
   std::vector<std::pair<std::string, std::string>> models;
@@ -346,6 +364,42 @@ int bench_command(int argc, char** argv) {
         r.ceiling = tools::summarize(ceilings).median;
         r.bandwidth = bandwidth;
         r.drafts_kept = drafted > 0 ? static_cast<double>(kept) / drafted : 0.0;
+        report(r);
+      }
+      // Batched decode: S sequences one token each per forward_batch step, as the server's
+      // continuous batching runs them. The ceiling of S streams is the lower of S tokens per
+      // pass over the weights (bandwidth) and the peak FMA rate over a token's FLOPs.
+      double one_stream = 0;
+      for (const int streams : o.streams) {
+        std::vector<State> states;
+        for (int i = 0; i < streams; ++i) states.emplace_back(c, o.gen);
+        BatchScratch decode_scratch(c, streams);
+        tools::time_batched_decode(*model, 1, states, decode_scratch, pool);  // warm-up
+        std::vector<double> bandwidth{probe.measure(pool, kBesideRepeats)};
+        Row r = measure(base, "tg" + std::to_string(o.gen) + " x" + std::to_string(streams), o.gen * streams, o.reps,
+                        [&] {
+                          const double s = tools::time_batched_decode(*model, o.gen, states, decode_scratch, pool);
+                          bandwidth.push_back(probe.measure(pool, kBesideRepeats));
+                          return s;
+                        });
+        r.streams = streams;
+        r.weight_bytes = model->weight_bytes_per_token();
+        const double token_flops = tools::prompt_flops(c, 1);
+        std::vector<double> fractions, ceilings;
+        bool compute_bound = false;
+        for (std::size_t i = 0; i < r.seconds.size(); ++i) {
+          const double bw = std::max(bandwidth[i], bandwidth[i + 1]);
+          const double by_bandwidth = streams * bw / static_cast<double>(r.weight_bytes), by_flops = m.flops / token_flops;
+          compute_bound = by_flops < by_bandwidth;
+          ceilings.push_back(compute_bound ? m.flops : bw);
+          fractions.push_back(static_cast<double>(o.gen) * streams / r.seconds[i] / std::min(by_bandwidth, by_flops));
+        }
+        r.roofline_kind = compute_bound ? "flops" : "bandwidth";
+        r.roofline = tools::summarize(fractions).median;
+        r.ceiling = tools::summarize(ceilings).median;
+        r.bandwidth = bandwidth;
+        if (streams == 1) one_stream = r.rate.median;
+        if (streams > 1 && one_stream > 0) r.vs_one_stream = r.rate.median / one_stream;
         report(r);
       }
       if (o.ttft_prompt > 0) {

@@ -111,6 +111,25 @@ double time_generation(const Model& model, int n_tokens, State& state, ThreadPoo
   return seconds_since(t0);
 }
 
+double time_batched_decode(const Model& model, int n_tokens, std::span<State> states, BatchScratch& scratch,
+                           ThreadPool& pool) {
+  const int streams = static_cast<int>(states.size()), vocab = model.config().vocab_size;
+  if (streams > scratch.max_items()) throw Error("the bench scratch is too small");
+  for (const State& s : states)
+    if (s.max_positions() < n_tokens) throw Error("the bench state is too short");
+  std::vector<TokenId> tokens = bench_tokens(streams, vocab);
+  std::vector<BatchItem> items(static_cast<std::size_t>(streams));
+  std::vector<float> logits(static_cast<std::size_t>(streams) * static_cast<std::size_t>(vocab));
+  const auto t0 = Clock::now();
+  for (int pos = 0; pos < n_tokens; ++pos) {
+    for (int i = 0; i < streams; ++i) items[i] = {&states[i], tokens[i], pos, true};
+    forward_batch(model, items, scratch, pool, logits.data());
+    for (int i = 0; i < streams; ++i)
+      tokens[i] = sample_argmax(std::span<const float>(logits).subspan(static_cast<std::size_t>(i) * vocab, vocab));
+  }
+  return seconds_since(t0);
+}
+
 double time_to_first_token(const std::string& path, std::span<const TokenId> prompt, int context,
                            ThreadPool& pool) {
   const auto t0 = Clock::now();

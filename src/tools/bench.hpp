@@ -46,6 +46,14 @@ double time_prompt(const Model& model, std::span<const TokenId> prompt, State& s
 // (forward() and argmax per token, as in generation).
 double time_generation(const Model& model, int n_tokens, State& state, ThreadPool& pool);
 
+// Seconds for `states.size()` sequences to generate `n_tokens` tokens each, greedily, as a
+// server's continuous batching does: every step is one forward_batch call with the next token
+// of every sequence (all want logits), then argmax per sequence. Sequence i starts from a
+// token of its own at position 0 of states[i] (each at least n_tokens positions); scratch
+// holds at least states.size() items.
+double time_batched_decode(const Model& model, int n_tokens, std::span<State> states, BatchScratch& scratch,
+                           ThreadPool& pool);
+
 // Time to first token of a fresh process's work with a warm page cache: load (map) the model,
 // allocate a State for `context` positions, feed `prompt` and pick the first token. Seconds.
 double time_to_first_token(const std::string& path, std::span<const TokenId> prompt, int context,
