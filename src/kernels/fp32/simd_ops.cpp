@@ -59,6 +59,8 @@ constexpr size_t kTileTokens = 3;
 constexpr size_t kMaxKc = 1024;
 constexpr size_t kTokenBlockBytes = 256 * 1024;
 constexpr size_t kRowBlockBytes = 256 * 1024;
+// Up to this many token tiles, the row groups go outermost (see MatmulRows).
+constexpr size_t kRowOuterMaxTiles = 6;
 
 // ------------------------------------------------------------------------------------------
 // Partial vectors. Highway 1.0 has no LoadN, and a full-width load past the end of an array
@@ -280,14 +282,25 @@ void MatmulRows(const Tensor& w, const float* HWY_RESTRICT x, float* HWY_RESTRIC
         // Tiles as even as possible (8 tokens: 4 + 4, not 6 + 2): a small tile costs nearly as
         // much time as a full one, because the row block's W streams through it all the same.
         const size_t n_tiles = (t1 - t0 + kTileTokens - 1) / kTileTokens;
-        for (size_t i = 0, t = t0; i < n_tiles; ++i) {
-          const size_t count = (t1 - t) / (n_tiles - i);  // the later tiles take the remainder
-          if (count == kTileTokens) {
-            MatmulTokenTile<kTileTokens>(m + k0, cols, r0, r1, x + t * cols + k0, kc, y + t * ldy, ldy, accumulate);
-          } else {
-            MatmulTailTile(count, m + k0, cols, r0, r1, x + t * cols + k0, kc, y + t * ldy, ldy, accumulate);
+        auto token_tiles = [&](size_t ra, size_t rb) {
+          for (size_t i = 0, t = t0; i < n_tiles; ++i) {
+            const size_t count = (t1 - t) / (n_tiles - i);  // the later tiles take the remainder
+            if (count == kTileTokens) {
+              MatmulTokenTile<kTileTokens>(m + k0, cols, ra, rb, x + t * cols + k0, kc, y + t * ldy, ldy, accumulate);
+            } else {
+              MatmulTailTile(count, m + k0, cols, ra, rb, x + t * cols + k0, kc, y + t * ldy, ldy, accumulate);
+            }
+            t += count;
           }
-          t += count;
+        };
+        if (n_tiles <= kRowOuterMaxTiles) {
+          // A few tokens (a server's batch of sequences): every token tile on one 4-row group
+          // before the next, so the rows come from memory once, into L1, while all the tiles'
+          // arithmetic runs. Token tiles outside would stream the row block from memory at
+          // the first tile's pace and again from L2 for each further tile.
+          for (size_t r = r0; r < r1; r += 4) token_tiles(r, std::min(r1, r + 4));
+        } else {
+          token_tiles(r0, r1);
         }
       }
     }
