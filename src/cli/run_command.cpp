@@ -72,13 +72,8 @@ void add_options(CLI::App& app, RunOptions& o) {
       ->check(CLI::Range(1, 1024));
   app.add_flag("--ids", o.ids,
                "-i is a list of token ids and stdout gets the whole sequence as ids (no tokenizer needed)");
-  app.add_option("--lookup", o.lookup_ngram,
-                 "speculative decoding with prompt lookup: drafts follow the last earlier match of up to N tokens")
-      ->check(CLI::Range(1, 16));
+  add_lookup_options(app, o.lookup_ngram, o.draft_max);
   app.add_option("--draft", o.draft_model, "speculative decoding with a small draft model of the same vocabulary");
-  app.add_option("--draft-max", o.draft_max, "drafts checked per pass of the model (speculative decoding)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 64));
 }
 
 // The model's own vocabulary unless -z names a tokenizer file.

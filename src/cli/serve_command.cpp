@@ -43,6 +43,8 @@ struct ServeOptions {
   std::string alias;
   double grace = 10;
   bool no_prompt_cache = false;
+  int lookup_ngram = 0;  // speculative decoding of greedy requests (0: off)
+  int draft_max = 8;
 };
 
 // The id clients see in /v1/models and responses: the file name without its extension.
@@ -89,6 +91,7 @@ int serve_command(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   add_chat_template_options(app, o.chat_template, o.chat_template_file);
+  add_lookup_options(app, o.lookup_ngram, o.draft_max);
   app.add_flag("--no-prompt-cache", o.no_prompt_cache,
                "feed every prompt whole (default: reuse a free slot's KV cache for the longest matching prefix)");
   app.add_option("--alias", o.alias, "model id in the API (default: the file name without extension)");
@@ -111,6 +114,8 @@ int serve_command(int argc, char** argv) {
   scheduling.context = o.ctx;
   scheduling.threads = o.threads;
   scheduling.prompt_cache = !o.no_prompt_cache;
+  scheduling.lookup_ngram = o.lookup_ngram;
+  scheduling.draft_max = o.draft_max;
   server::Scheduler scheduler(model, tokenizer, scheduling, &metrics);
 
   server::ServerOptions serving;

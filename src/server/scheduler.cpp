@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
+#include "generation/speculative.hpp"
 #include "server/openai.hpp"
 #include "server/text_stream.hpp"
 #include "transformer/batch.hpp"
@@ -100,6 +101,8 @@ struct Scheduler::Slot {
   int last_prompt = 0;         // prompt length of the slot's last job
   TokenId last = 0;            // the token to feed next (decoding), or the last prompt token
   int generated = 0;
+  std::vector<TokenId> drafts;  // speculative decoding: this pass's drafts after `last`
+  int drafted = 0, accepted = 0;
   // n > 1 choices: a follower waits (fed nothing) for its leader's prompt, whose keys, values
   // and last logits it then copies; the leader knows its waiting followers.
   Slot* leader = nullptr;
@@ -128,6 +131,8 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokeni
   const Config& c = model_->config();
   if (options_.parallel < 1) throw UsageError("--parallel must be at least 1");
   if (options_.queue < 0) throw UsageError("--queue must be >= 0");
+  if (options_.lookup_ngram < 0 || options_.lookup_ngram > 16) throw UsageError("--lookup must be in 1..16");
+  if (options_.draft_max < 1 || options_.draft_max > 64) throw UsageError("--draft-max must be in 1..64");
   if (options_.context < 0 || options_.context > c.seq_len)
     throw UsageError("--ctx must be in 1.." + std::to_string(c.seq_len) + " (the model's context)");
   if (tokenizer.vocab_size() != c.vocab_size)
@@ -138,7 +143,9 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokeni
   options_.max_batch_tokens = std::max(options_.max_batch_tokens, options_.parallel);
   for (int i = 0; i < options_.parallel; ++i) slots_.push_back(std::make_unique<Slot>(c, context_));
   compute_ = std::make_unique<Compute>(c, std::max(1, options_.threads), options_.max_batch_tokens + 1);
-  compute_->logits.resize(static_cast<std::size_t>(options_.parallel) * c.vocab_size);
+  // A logits row per slot, and one per draft when drafts ride along.
+  const std::size_t rows_per_slot = options_.lookup_ngram > 0 ? 1 + static_cast<std::size_t>(options_.draft_max) : 1;
+  compute_->logits.resize(static_cast<std::size_t>(options_.parallel) * rows_per_slot * c.vocab_size);
   seeds_.seed(std::random_device{}());
   if (metrics_) metrics_->set_slots(options_.parallel);
   thread_ = std::thread([this] { loop(); });
@@ -351,6 +358,7 @@ void Scheduler::take_slot(Slot& slot, std::unique_ptr<Job> job, int reused) {
   slot.reused = reused;
   slot.last_prompt = static_cast<int>(p.prompt.size());
   slot.generated = 0;
+  slot.drafted = slot.accepted = 0;
   slot.logprobs.reset();
   slot.started = Clock::now();
   ++active_;
@@ -360,13 +368,32 @@ void Scheduler::step() {
   Compute& c = *compute_;
   c.items.clear();
   c.rows.clear();
-  // Decoding slots first, one token each: their latency is what streaming clients see.
-  for (auto& slot : slots_) {
-    if (!slot->job || !slot->decoding()) continue;
+  // Decoding slots first, one token each (and its drafts): their latency is what streaming
+  // clients see.
+  std::vector<Slot*> decoders;
+  for (auto& slot : slots_)
+    if (slot->job && slot->decoding()) decoders.push_back(slot.get());
+  const int decoding = static_cast<int>(decoders.size());
+  // Drafts share the pass's token budget evenly, after every decoding slot's own token.
+  const int draft_budget =
+      decoding > 0 ? std::min(options_.draft_max, (options_.max_batch_tokens - decoding) / decoding) : 0;
+  for (Slot* slot : decoders) {
     c.items.push_back({&slot->state, slot->last, slot->pos, true});
-    c.rows.push_back(slot.get());
+    c.rows.push_back(slot);
+    slot->drafts.clear();
+    const GenerationParams& p = slot->job->params;
+    if (options_.lookup_ngram <= 0 || p.sampling.temperature != 0.0f || draft_budget <= 0) continue;
+    // At most what the reply and the context still allow after this pass's own token.
+    const int room = std::min({draft_budget, p.max_tokens - slot->generated - 1, context_ - slot->pos - 1});
+    if (room <= 0) continue;
+    std::vector<TokenId> history = slot->cached;
+    history.push_back(slot->last);
+    slot->drafts = detail::lookup_draft(history, options_.lookup_ngram, room);
+    for (std::size_t j = 0; j < slot->drafts.size(); ++j) {
+      c.items.push_back({&slot->state, slot->drafts[j], slot->pos + 1 + static_cast<Position>(j), true});
+      c.rows.push_back(slot);
+    }
   }
-  const int decoding = static_cast<int>(c.items.size());
   int sequences = decoding;
   // Then prompts, oldest admission first, in chunks that fill the rest of the pass.
   std::vector<Slot*> prefill;
@@ -403,24 +430,38 @@ void Scheduler::step() {
   }
   if (metrics_) metrics_->observe_step(sequences, tokens);
 
-  // Advance the caches (each decoding slot fed one token: the first `decoding` rows), then
-  // sample: rows are in item order, which is the order of c.rows.
-  for (int r = 0; r < decoding; ++r) {
-    c.rows[r]->cached.push_back(c.rows[r]->last);
-    ++c.rows[r]->pos;
+  // Rows are in item order, which is the order of c.rows: each decoding slot's own row, then
+  // one per draft; then the prefilled prompts' last rows.
+  const int vocab = model_->config().vocab_size;
+  auto logits_row = [&](std::size_t r) { return std::span<float>(c.logits.data() + r * vocab, vocab); };
+  std::size_t r = 0;
+  for (Slot* slot : decoders) {
+    const std::size_t n_drafts = slot->drafts.size();
+    slot->cached.push_back(slot->last);  // the token fed at slot->pos
+    ++slot->pos;
+    slot->drafted += static_cast<int>(n_drafts);
+    // Picked in order as plain decoding would; a pick equal to its draft means the draft, fed
+    // at the next position, is the right token there, so the next row is valid too.
+    for (std::size_t j = 0; j <= n_drafts; ++j) {
+      const TokenId token = sample_next(*slot, logits_row(r + j));
+      accept_token(*slot, token);
+      if (!slot->job || j == n_drafts || token != slot->drafts[j]) break;
+      ++slot->accepted;
+      slot->cached.push_back(token);
+      ++slot->pos;
+    }
+    r += 1 + n_drafts;
   }
   for (auto& [slot, n] : fed) {
     const auto& prompt = slot->job->params.prompt;
     slot->cached.insert(slot->cached.end(), prompt.begin() + slot->pos, prompt.begin() + slot->pos + n);
     slot->pos += n;
   }
-  const int vocab = model_->config().vocab_size;
-  for (std::size_t r = 0; r < c.rows.size(); ++r) {
+  for (; r < c.rows.size(); ++r) {
     Slot& slot = *c.rows[r];
-    if (slot.generated == 0) slot.last = slot.job->params.prompt.back();
-    float* row = c.logits.data() + r * static_cast<std::size_t>(vocab);
-    if (!slot.followers.empty()) start_followers(slot, std::span<const float>(row, vocab));
-    accept_token(slot, sample_next(slot, std::span<float>(row, vocab)));
+    slot.last = slot.job->params.prompt.back();
+    if (!slot.followers.empty()) start_followers(slot, logits_row(r));
+    accept_token(slot, sample_next(slot, logits_row(r)));
   }
 }
 
@@ -494,6 +535,8 @@ void Scheduler::finish(Slot& slot, FinishReason reason, std::string error) {
   stats.prompt_tokens = static_cast<int>(job.params.prompt.size());
   stats.cached_tokens = slot.reused;
   stats.completion_tokens = slot.generated;
+  stats.drafted = slot.drafted;
+  stats.accepted = slot.accepted;
   stats.queue_seconds = seconds_between(job.submitted, slot.started);
   if (slot.first_token != Clock::time_point{})
     stats.ttft_seconds = seconds_between(job.submitted, slot.first_token);

@@ -13,6 +13,12 @@
 // slot, whose cache is the one evicted), and is fed only the tokens after that prefix. Turn 10 of a chat, which sends the whole history again, thus
 // pays for its new tokens only. Memory stays at the slots' own caches; a busy slot is never
 // shared, and a prefix is reused only where its token ids match exactly.
+//
+// Speculative decoding (lookup_ngram > 0): a greedy sequence's drafts (generation/
+// speculative.hpp's prompt lookup) ride in the same pass at the positions after its token;
+// its rows are then read in order, each picked as plain decoding would pick it, until a pick
+// differs from its draft. forward_batch's rows do not depend on what else is in the pass, so
+// the reply is bit for bit the plain one, and every kept draft saves a pass.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -69,6 +75,8 @@ struct GenerationStats {
   double queue_seconds = 0;      // waiting for a slot
   double ttft_seconds = 0;       // from submit() to the first generated token
   double tokens_per_second = 0;  // generated tokens after the first, over the time since it
+  int drafted = 0;               // speculative decoding: draft tokens checked
+  int accepted = 0;              // of those, kept (each saved a pass)
 };
 
 // The way back from the scheduler thread to the HTTP thread of one request.
@@ -113,6 +121,11 @@ struct SchedulerOptions {
   // A free slot keeps the KV cache of its last sequence; a new request goes to the free slot
   // whose cached tokens share the longest prefix with its prompt and feeds only the rest.
   bool prompt_cache = true;
+  // Speculative decoding with prompt lookup for greedy requests (temperature 0): each pass
+  // also checks up to draft_max tokens that followed the last earlier match of the sequence's
+  // last <= lookup_ngram tokens (0: off). The reply is token for token that of plain decoding.
+  int lookup_ngram = 0;
+  int draft_max = 8;
 };
 
 class Scheduler {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -399,6 +400,59 @@ TEST(Scheduler, LogprobsDescribeEachToken) {
   }
   // Off: no logprobs sent.
   EXPECT_TRUE(collect_logprobs(*scheduler.submit(params("Once upon a time", 5))).logprobs.empty());
+}
+
+// Speculative decoding with prompt lookup: drafts ride in the passes of greedy sequences, and
+// every reply is the plain scheduler's, token for token, however the requests overlap, with
+// grammars, logprobs, penalties, short max_tokens and the context's end; sampled requests do
+// not speculate.
+TEST(Scheduler, LookupDraftsGiveThePlainGreedyReplies) {
+  SchedulerOptions speculative = options(3);
+  speculative.lookup_ngram = 2;
+  speculative.draft_max = 4;
+  Scheduler plain(fixture().model, fixture().tokenizer, options(3));
+  Scheduler spec(fixture().model, fixture().tokenizer, speculative);
+  auto grammar = std::make_shared<const json_schema::Grammar>(json_schema::compile_schema(
+      nlohmann::ordered_json::parse(R"({"type":"object","properties":{"name":{"type":"string"}},"required":["name"]})")));
+  std::vector<GenerationParams> requests;
+  for (const char* prompt : {"Once upon a time", "The dog", "Lily went to the park and the park and the park", "A"})
+    requests.push_back(params(prompt, 120));
+  requests.push_back(params("Tom and Sam", 7));
+  requests.push_back(params("Once upon a time", 60, 1.0f, 4321));  // sampled
+  requests.push_back(params("The cat", 60));
+  requests.back().top_logprobs = 2;
+  requests.push_back(params("The cat sat", 80));
+  requests.back().sampling.repeat_penalty = 1.3f;
+  requests.push_back(params("Once", 150));
+  requests.back().grammar = grammar;
+  requests.push_back(params("Once upon a time there was", 0));
+  requests.back().max_tokens = 256 - static_cast<int>(requests.back().prompt.size());  // up to the context's end
+  std::vector<Reply> lone;
+  for (const auto& r : requests) lone.push_back(collect(*plain.submit(r)));
+  std::vector<std::shared_ptr<RequestChannel>> channels;
+  for (const auto& r : requests) channels.push_back(spec.submit(r));
+  int drafted = 0, accepted = 0;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const Reply r = collect(*channels[i]);
+    SCOPED_TRACE("request " + std::to_string(i));
+    EXPECT_EQ(r.text, lone[i].text);
+    EXPECT_EQ(r.reason, lone[i].reason);
+    EXPECT_EQ(r.stats.completion_tokens, lone[i].stats.completion_tokens);
+    EXPECT_EQ(lone[i].stats.drafted, 0);
+    EXPECT_LE(r.stats.accepted, r.stats.drafted);
+    if (requests[i].sampling.temperature != 0.0f) {
+      EXPECT_EQ(r.stats.drafted, 0);
+    }
+    drafted += r.stats.drafted;
+    accepted += r.stats.accepted;
+  }
+  // stories260K's greedy stories repeat themselves: some drafts are right.
+  EXPECT_GT(drafted, 0);
+  EXPECT_GT(accepted, 0);
+  std::printf("lookup drafts: %d of %d kept\n", accepted, drafted);
+  SchedulerOptions bad = options(1);
+  bad.lookup_ngram = 17;
+  EXPECT_THROW(Scheduler(fixture().model, fixture().tokenizer, bad), UsageError);
 }
 
 TEST(Scheduler, LogitBiasForcesAndBans) {

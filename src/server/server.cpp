@@ -86,10 +86,11 @@ void Server::Impl::log_request(const std::string& id, Endpoint endpoint, int sta
   metrics.count_request(endpoint_label(endpoint), status);
   if (s) {
     std::fprintf(stderr,
-                 "request %s %s status=%d prompt_tokens=%d cached_tokens=%d generated_tokens=%d queue_ms=%.1f "
-                 "ttft_ms=%.1f tok/s=%.1f finish=%s total_ms=%.1f\n",
+                 "request %s %s status=%d prompt_tokens=%d cached_tokens=%d generated_tokens=%d drafts_kept=%d/%d "
+                 "queue_ms=%.1f ttft_ms=%.1f tok/s=%.1f finish=%s total_ms=%.1f\n",
                  id.c_str(), endpoint_label(endpoint), status, s->prompt_tokens, s->cached_tokens, s->completion_tokens,
-                 s->queue_seconds * 1e3, s->ttft_seconds * 1e3, s->tokens_per_second, finish, total_ms);
+                 s->accepted, s->drafted, s->queue_seconds * 1e3, s->ttft_seconds * 1e3, s->tokens_per_second, finish,
+                 total_ms);
   } else {
     std::fprintf(stderr, "request %s %s status=%d error=\"%s\" total_ms=%.1f\n", id.c_str(), endpoint_label(endpoint),
                  status, error.c_str(), total_ms);
