@@ -77,6 +77,8 @@ void MatmulShapes(benchmark::internal::Benchmark* b) {
     for (int threads : {1, 2}) b->Args({rows, cols, 64, threads});
   }
   b->Args({768, 288, 8, 2})->Args({768, 288, 256, 2});
+  // A server's batch of sequences (stories42M's widths): 8 and 16 tokens.
+  for (int tokens : {8, 16}) b->Args({512, 512, tokens, 1})->Args({32000, 512, tokens, 1});
   b->ArgNames({"rows", "cols", "tokens", "threads"});
 }
 
