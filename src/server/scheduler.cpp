@@ -374,9 +374,12 @@ void Scheduler::step() {
   for (auto& slot : slots_)
     if (slot->job && slot->decoding()) decoders.push_back(slot.get());
   const int decoding = static_cast<int>(decoders.size());
-  // Drafts share the pass's token budget evenly, after every decoding slot's own token.
-  const int draft_budget =
-      decoding > 0 ? std::min(options_.draft_max, (options_.max_batch_tokens - decoding) / decoding) : 0;
+  // Drafts share the pass's token budget evenly, after every decoding slot's own token; while a
+  // prompt waits to be fed, half of the budget stays free for it (drafts never starve it).
+  const bool prompts_waiting = std::any_of(slots_.begin(), slots_.end(),
+                                           [](const auto& s) { return s->job && s->prefilling(); });
+  const int draft_room = options_.max_batch_tokens - decoding - (prompts_waiting ? options_.max_batch_tokens / 2 : 0);
+  const int draft_budget = decoding > 0 ? std::clamp(draft_room / decoding, 0, options_.draft_max) : 0;
   for (Slot* slot : decoders) {
     c.items.push_back({&slot->state, slot->last, slot->pos, true});
     c.rows.push_back(slot);

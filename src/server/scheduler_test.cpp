@@ -455,6 +455,45 @@ TEST(Scheduler, LookupDraftsGiveThePlainGreedyReplies) {
   EXPECT_THROW(Scheduler(fixture().model, fixture().tokenizer, bad), UsageError);
 }
 
+// Drafts never take the whole pass from a prompt waiting to be fed: with a small pass budget
+// and every other slot drafting, a late long prompt is still fed and answered as plain.
+TEST(Scheduler, LookupDraftsLeaveRoomForPrompts) {
+  SchedulerOptions speculative = options(4);
+  speculative.lookup_ngram = 2;
+  speculative.draft_max = 8;
+  speculative.max_batch_tokens = 12;
+  Scheduler plain(fixture().model, fixture().tokenizer, options(4));
+  Scheduler spec(fixture().model, fixture().tokenizer, speculative);
+  const GenerationParams late = params(
+      "Once upon a time there was a little girl named Lily who loved to play in the park with her dog", 20);
+  const Reply want = collect(*plain.submit(late));
+  std::vector<std::shared_ptr<RequestChannel>> drafting;
+  // Replies forced to repeat one token: the lookup always matches, so every pass is full of
+  // their drafts (all kept).
+  for (const char* prompt : {"The dog", "A", "Tom"}) {
+    GenerationParams p = params(prompt, 200);
+    p.sampling.logit_bias = {{400, 100.0f}};
+    drafting.push_back(spec.submit(p));
+  }
+  // The late prompt arrives once the others decode (and draft): some text of each has come.
+  for (auto& c : drafting) {
+    std::string so_far;
+    while (so_far.size() < 20) {
+      const auto u = c->wait(std::chrono::milliseconds(100));
+      so_far += u.text;
+      if (u.finished) break;
+    }
+  }
+  const Reply got = collect(*spec.submit(late));
+  EXPECT_EQ(got.text, want.text);
+  // 20 tokens after a short prompt against 200 each: the late one is done long before them
+  // (were it kept waiting until they stop drafting, it would finish with or after them).
+  int still_running = 0;
+  for (auto& c : drafting) still_running += c->wait(std::chrono::milliseconds(0)).finished ? 0 : 1;
+  EXPECT_GT(still_running, 0);
+  for (auto& c : drafting) EXPECT_NE(collect(*c).reason, FinishReason::Failed);
+}
+
 TEST(Scheduler, LogitBiasForcesAndBans) {
   Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
   GenerationParams p = params("Once upon a time", 6);
