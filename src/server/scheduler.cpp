@@ -389,9 +389,10 @@ void Scheduler::step() {
     // At most what the reply and the context still allow after this pass's own token.
     const int room = std::min({draft_budget, p.max_tokens - slot->generated - 1, context_ - slot->pos - 1});
     if (room <= 0) continue;
-    std::vector<TokenId> history = slot->cached;
-    history.push_back(slot->last);
-    slot->drafts = detail::lookup_draft(history, options_.lookup_ngram, room);
+    // The history is the cached tokens and `last`: appended for the lookup, not copied.
+    slot->cached.push_back(slot->last);
+    slot->drafts = detail::lookup_draft(slot->cached, options_.lookup_ngram, room);
+    slot->cached.pop_back();
     for (std::size_t j = 0; j < slot->drafts.size(); ++j) {
       c.items.push_back({&slot->state, slot->drafts[j], slot->pos + 1 + static_cast<Position>(j), true});
       c.rows.push_back(slot);
