@@ -43,7 +43,7 @@ struct ServeOptions {
   std::string alias;
   double grace = 10;
   bool no_prompt_cache = false;
-  int lookup_ngram = 0;  // speculative decoding of greedy requests (0: off)
+  int lookup_ngram = 0;  // speculative decoding with prompt lookup (0: off)
   int draft_max = 8;
 };
 

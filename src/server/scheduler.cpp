@@ -385,7 +385,7 @@ void Scheduler::step() {
     c.rows.push_back(slot);
     slot->drafts.clear();
     const GenerationParams& p = slot->job->params;
-    if (options_.lookup_ngram <= 0 || p.sampling.temperature != 0.0f || draft_budget <= 0) continue;
+    if (options_.lookup_ngram <= 0 || draft_budget <= 0) continue;
     // At most what the reply and the context still allow after this pass's own token.
     const int room = std::min({draft_budget, p.max_tokens - slot->generated - 1, context_ - slot->pos - 1});
     if (room <= 0) continue;

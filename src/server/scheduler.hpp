@@ -14,11 +14,13 @@
 // pays for its new tokens only. Memory stays at the slots' own caches; a busy slot is never
 // shared, and a prefix is reused only where its token ids match exactly.
 //
-// Speculative decoding (lookup_ngram > 0): a greedy sequence's drafts (generation/
+// Speculative decoding (lookup_ngram > 0): a sequence's drafts (generation/
 // speculative.hpp's prompt lookup) ride in the same pass at the positions after its token;
 // its rows are then read in order, each picked as plain decoding would pick it, until a pick
 // differs from its draft. forward_batch's rows do not depend on what else is in the pass, so
-// the reply is bit for bit the plain one, and every kept draft saves a pass.
+// the reply is bit for bit the plain one, and every kept draft saves a pass. For a sampled
+// sequence this is speculative sampling's rejection rule with a one-token proposal: the draw
+// lands on draft d with probability p(d), and otherwise is a draw from p without d.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -121,9 +123,9 @@ struct SchedulerOptions {
   // A free slot keeps the KV cache of its last sequence; a new request goes to the free slot
   // whose cached tokens share the longest prefix with its prompt and feeds only the rest.
   bool prompt_cache = true;
-  // Speculative decoding with prompt lookup for greedy requests (temperature 0): each pass
-  // also checks up to draft_max tokens that followed the last earlier match of the sequence's
-  // last <= lookup_ngram tokens (0: off). The reply is token for token that of plain decoding.
+  // Speculative decoding with prompt lookup: each pass also checks up to draft_max tokens
+  // that followed the last earlier match of the sequence's last <= lookup_ngram tokens
+  // (0: off). The reply is token for token that of plain decoding (with the same seed).
   int lookup_ngram = 0;
   int draft_max = 8;
 };

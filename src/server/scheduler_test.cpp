@@ -402,11 +402,13 @@ TEST(Scheduler, LogprobsDescribeEachToken) {
   EXPECT_TRUE(collect_logprobs(*scheduler.submit(params("Once upon a time", 5))).logprobs.empty());
 }
 
-// Speculative decoding with prompt lookup: drafts ride in the passes of greedy sequences, and
+// Speculative decoding with prompt lookup: drafts ride in the passes of the sequences, and
 // every reply is the plain scheduler's, token for token, however the requests overlap, with
-// grammars, logprobs, penalties, short max_tokens and the context's end; sampled requests do
-// not speculate.
-TEST(Scheduler, LookupDraftsGiveThePlainGreedyReplies) {
+// grammars, logprobs, penalties, short max_tokens and the context's end. Seeded sampled
+// replies too: a row is drawn exactly as plain decoding draws it (one coin per token), and a
+// draft is kept only when the draw lands on it, which is the rejection rule for a one-token
+// proposal (keep d with probability p(d), else draw from p without d).
+TEST(Scheduler, LookupDraftsGiveThePlainReplies) {
   SchedulerOptions speculative = options(3);
   speculative.lookup_ngram = 2;
   speculative.draft_max = 4;
@@ -419,6 +421,9 @@ TEST(Scheduler, LookupDraftsGiveThePlainGreedyReplies) {
     requests.push_back(params(prompt, 120));
   requests.push_back(params("Tom and Sam", 7));
   requests.push_back(params("Once upon a time", 60, 1.0f, 4321));  // sampled
+  requests.push_back(params("Lily went to the park and the park", 100, 0.5f, 99));
+  requests.back().sampling.top_k = 20;
+  requests.back().sampling.min_p = 0.05f;
   requests.push_back(params("The cat", 60));
   requests.back().top_logprobs = 2;
   requests.push_back(params("The cat sat", 80));
@@ -431,7 +436,7 @@ TEST(Scheduler, LookupDraftsGiveThePlainGreedyReplies) {
   for (const auto& r : requests) lone.push_back(collect(*plain.submit(r)));
   std::vector<std::shared_ptr<RequestChannel>> channels;
   for (const auto& r : requests) channels.push_back(spec.submit(r));
-  int drafted = 0, accepted = 0;
+  int drafted = 0, accepted = 0, sampled_drafted = 0, sampled_accepted = 0;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const Reply r = collect(*channels[i]);
     SCOPED_TRACE("request " + std::to_string(i));
@@ -440,16 +445,18 @@ TEST(Scheduler, LookupDraftsGiveThePlainGreedyReplies) {
     EXPECT_EQ(r.stats.completion_tokens, lone[i].stats.completion_tokens);
     EXPECT_EQ(lone[i].stats.drafted, 0);
     EXPECT_LE(r.stats.accepted, r.stats.drafted);
-    if (requests[i].sampling.temperature != 0.0f) {
-      EXPECT_EQ(r.stats.drafted, 0);
-    }
-    drafted += r.stats.drafted;
-    accepted += r.stats.accepted;
+    const bool sampled = requests[i].sampling.temperature != 0.0f;
+    (sampled ? sampled_drafted : drafted) += r.stats.drafted;
+    (sampled ? sampled_accepted : accepted) += r.stats.accepted;
   }
-  // stories260K's greedy stories repeat themselves: some drafts are right.
+  // stories260K's greedy stories repeat themselves: some drafts are right. Sampled replies
+  // draft too, and at temperature 0.5 some of their draws land on the draft.
   EXPECT_GT(drafted, 0);
   EXPECT_GT(accepted, 0);
-  std::printf("lookup drafts: %d of %d kept\n", accepted, drafted);
+  EXPECT_GT(sampled_drafted, 0);
+  EXPECT_GT(sampled_accepted, 0);
+  std::printf("lookup drafts: greedy %d of %d kept, sampled %d of %d\n", accepted, drafted, sampled_accepted,
+              sampled_drafted);
   SchedulerOptions bad = options(1);
   bad.lookup_ngram = 17;
   EXPECT_THROW(Scheduler(fixture().model, fixture().tokenizer, bad), UsageError);
