@@ -424,6 +424,17 @@ TEST(BadFlags, SpeculativeDecoding) {
   expect_cli_error(model + " --ids -i 1 --draft " + quote(data_path("models/tokenizer.bin")), 1, "tokenizer.bin");
 }
 
+// llama2 serve's draft sources: one at a time, a draft file that opens, of the same vocabulary;
+// each refused before the server binds a port.
+TEST(BadFlags, ServeSpeculativeDecoding) {
+  const std::string model = quote(data_path("models/stories260K.gguf"));
+  expect_cli_error("serve " + model + " --port 0 --lookup 2 --draft " + model, 2, "--lookup and --draft");
+  expect_cli_error("serve " + model + " --port 0 --lookup 17", 2, "--lookup");
+  expect_cli_error("serve " + model + " --port 0 --draft " + quote(scratch_dir() + "/no_draft.bin"), 1, "no_draft.bin");
+  const std::string vocab300 = testing::write_random_checkpoint_v0("serve_draft300.bin", 32, 64, 1, 4, 4, 300, 64);
+  expect_cli_error("serve " + model + " --port 0 --draft " + quote(vocab300), 1, "300 tokens but the model 512");
+}
+
 TEST(BadFlags, TokenizeSubcommand) {
   expect_cli_error("tokenize --vocab 0", 2, "--vocab");
   expect_cli_error("tokenize --bogus", 2, "--bogus");

@@ -51,18 +51,19 @@ inline CLI::Validator number_in(double lo, double hi, const std::string& range) 
       range);
 }
 
-// --chat-template and --chat-template-file, for chat and serve alike.
-// Speculative decoding with prompt lookup (llama2 and llama2 serve): the n-gram length and the
-// drafts checked per pass.
-inline void add_lookup_options(CLI::App& app, int& ngram, int& draft_max) {
+// Speculative decoding (llama2 and llama2 serve): the two draft sources (prompt lookup's n-gram
+// length, a draft model's path) and the drafts checked per pass.
+inline void add_speculative_options(CLI::App& app, int& ngram, std::string& draft_model, int& draft_max) {
   app.add_option("--lookup", ngram,
                  "speculative decoding with prompt lookup: drafts follow the last earlier match of up to N tokens")
       ->check(CLI::Range(1, 16));
+  app.add_option("--draft", draft_model, "speculative decoding with a small draft model of the same vocabulary");
   app.add_option("--draft-max", draft_max, "drafts checked per pass of the model (speculative decoding)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
 }
 
+// --chat-template and --chat-template-file, for chat and serve alike.
 inline void add_chat_template_options(CLI::App& app, std::string& name, std::string& file) {
   auto* builtin = app.add_option("--chat-template", name,
                                  "built-in chat format instead of the model's own template: llama2, zephyr, chatml or "

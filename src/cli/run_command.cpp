@@ -72,8 +72,7 @@ void add_options(CLI::App& app, RunOptions& o) {
       ->check(CLI::Range(1, 1024));
   app.add_flag("--ids", o.ids,
                "-i is a list of token ids and stdout gets the whole sequence as ids (no tokenizer needed)");
-  add_lookup_options(app, o.lookup_ngram, o.draft_max);
-  app.add_option("--draft", o.draft_model, "speculative decoding with a small draft model of the same vocabulary");
+  add_speculative_options(app, o.lookup_ngram, o.draft_model, o.draft_max);
 }
 
 // The model's own vocabulary unless -z names a tokenizer file.

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <string>
 #include <thread>
 
 #include "cli/cli_util.hpp"
@@ -44,6 +45,7 @@ struct ServeOptions {
   double grace = 10;
   bool no_prompt_cache = false;
   int lookup_ngram = 0;  // speculative decoding with prompt lookup (0: off)
+  std::string draft_model;  // or with a draft model (empty: none)
   int draft_max = 8;
 };
 
@@ -91,7 +93,7 @@ int serve_command(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   add_chat_template_options(app, o.chat_template, o.chat_template_file);
-  add_lookup_options(app, o.lookup_ngram, o.draft_max);
+  add_speculative_options(app, o.lookup_ngram, o.draft_model, o.draft_max);
   app.add_flag("--no-prompt-cache", o.no_prompt_cache,
                "feed every prompt whole (default: reuse a free slot's KV cache for the longest matching prefix)");
   app.add_option("--alias", o.alias, "model id in the API (default: the file name without extension)");
@@ -100,6 +102,8 @@ int serve_command(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   if (auto status = parse(app, argc, argv)) return *status;
   const bool tokenizer_given = app.get_option("-z")->count() > 0;
+  if (o.lookup_ngram > 0 && !o.draft_model.empty())
+    throw UsageError("--lookup and --draft are two draft sources: give one");
 
   const auto model = Model::load(o.model);
   const Tokenizer tokenizer = (!tokenizer_given && model->vocabulary())
@@ -116,6 +120,7 @@ int serve_command(int argc, char** argv) {
   scheduling.prompt_cache = !o.no_prompt_cache;
   scheduling.lookup_ngram = o.lookup_ngram;
   scheduling.draft_max = o.draft_max;
+  if (!o.draft_model.empty()) scheduling.draft = Model::load(o.draft_model);
   server::Scheduler scheduler(model, tokenizer, scheduling, &metrics);
 
   server::ServerOptions serving;
@@ -127,10 +132,14 @@ int serve_command(int argc, char** argv) {
   serving.chat_format = chat_format_used;
   server::Server server(scheduler, tokenizer, metrics, serving);
   const int port = server.bind();
+  std::string speculative;
+  if (o.lookup_ngram > 0) speculative = ", lookup " + std::to_string(o.lookup_ngram);
+  if (!o.draft_model.empty()) speculative = ", draft " + model_id(o.draft_model);
+  if (!speculative.empty()) speculative += " (up to " + std::to_string(o.draft_max) + " drafts)";
   std::fprintf(stderr,
-               "llama2 serve: model %s on http://%s:%d (parallel %d, context %d, threads %d, chat template %s)\n",
+               "llama2 serve: model %s on http://%s:%d (parallel %d, context %d, threads %d, chat template %s%s)\n",
                serving.model_name.c_str(), o.host.c_str(), port, o.parallel, scheduler.context(), o.threads,
-               chat_format_used.describe().c_str());
+               chat_format_used.describe().c_str(), speculative.c_str());
 
   // The first signal starts a graceful shutdown; a second one cancels what is still running.
   std::atomic<bool> stopping{false};

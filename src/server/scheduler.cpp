@@ -103,6 +103,9 @@ struct Scheduler::Slot {
   int generated = 0;
   std::vector<TokenId> drafts;  // speculative decoding: this pass's drafts after `last`
   int drafted = 0, accepted = 0;
+  // With a draft model: its KV cache of this slot's tokens, and the token at each position.
+  std::optional<State> draft_state;
+  std::vector<TokenId> draft_cached;
   // n > 1 choices: a follower waits (fed nothing) for its leader's prompt, whose keys, values
   // and last logits it then copies; the leader knows its waiting followers.
   Slot* leader = nullptr;
@@ -132,6 +135,8 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokeni
   if (options_.parallel < 1) throw UsageError("--parallel must be at least 1");
   if (options_.queue < 0) throw UsageError("--queue must be >= 0");
   if (options_.lookup_ngram < 0 || options_.lookup_ngram > 16) throw UsageError("--lookup must be in 1..16");
+  if (options_.lookup_ngram > 0 && options_.draft)
+    throw UsageError("--lookup and --draft are two draft sources: give one");
   if (options_.draft_max < 1 || options_.draft_max > 64) throw UsageError("--draft-max must be in 1..64");
   if (options_.context < 0 || options_.context > c.seq_len)
     throw UsageError("--ctx must be in 1.." + std::to_string(c.seq_len) + " (the model's context)");
@@ -141,10 +146,15 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokeni
   context_ = options_.context == 0 ? c.seq_len : options_.context;
   token_trie_ = std::make_shared<const TokenTrie>(TokenTrie::token_bytes(tokenizer));
   options_.max_batch_tokens = std::max(options_.max_batch_tokens, options_.parallel);
-  for (int i = 0; i < options_.parallel; ++i) slots_.push_back(std::make_unique<Slot>(c, context_));
+  if (options_.draft) drafter_.emplace(options_.draft, c, options_.parallel, options_.max_batch_tokens + 1);
+  for (int i = 0; i < options_.parallel; ++i) {
+    slots_.push_back(std::make_unique<Slot>(c, context_));
+    if (drafter_) slots_.back()->draft_state.emplace(drafter_->make_state(context_));
+  }
   compute_ = std::make_unique<Compute>(c, std::max(1, options_.threads), options_.max_batch_tokens + 1);
   // A logits row per slot, and one per draft when drafts ride along.
-  const std::size_t rows_per_slot = options_.lookup_ngram > 0 ? 1 + static_cast<std::size_t>(options_.draft_max) : 1;
+  const bool speculative = options_.lookup_ngram > 0 || drafter_;
+  const std::size_t rows_per_slot = speculative ? 1 + static_cast<std::size_t>(options_.draft_max) : 1;
   compute_->logits.resize(static_cast<std::size_t>(options_.parallel) * rows_per_slot * c.vocab_size);
   seeds_.seed(std::random_device{}());
   if (metrics_) metrics_->set_slots(options_.parallel);
@@ -380,19 +390,37 @@ void Scheduler::step() {
                                            [](const auto& s) { return s->job && s->prefilling(); });
   const int draft_room = options_.max_batch_tokens - decoding - (prompts_waiting ? options_.max_batch_tokens / 2 : 0);
   const int draft_budget = decoding > 0 ? std::clamp(draft_room / decoding, 0, options_.draft_max) : 0;
+  // Each slot's drafts: at most what the reply and the context still allow after this pass's
+  // own token. The history is the cached tokens and `last` (appended, not copied).
+  const bool speculative = options_.lookup_ngram > 0 || drafter_;
+  std::vector<DraftRequest> draft_requests;
   for (Slot* slot : decoders) {
-    c.items.push_back({&slot->state, slot->last, slot->pos, true});
-    c.rows.push_back(slot);
     slot->drafts.clear();
     const GenerationParams& p = slot->job->params;
-    if (options_.lookup_ngram <= 0 || draft_budget <= 0) continue;
-    // At most what the reply and the context still allow after this pass's own token.
+    if (!speculative || draft_budget <= 0) continue;
     const int room = std::min({draft_budget, p.max_tokens - slot->generated - 1, context_ - slot->pos - 1});
     if (room <= 0) continue;
-    // The history is the cached tokens and `last`: appended for the lookup, not copied.
     slot->cached.push_back(slot->last);
-    slot->drafts = detail::lookup_draft(slot->cached, options_.lookup_ngram, room);
-    slot->cached.pop_back();
+    if (drafter_)
+      draft_requests.push_back({&*slot->draft_state, &slot->draft_cached, slot->cached, room, &slot->drafts});
+    else
+      slot->drafts = detail::lookup_draft(slot->cached, options_.lookup_ngram, room);
+  }
+  if (!draft_requests.empty()) {
+    try {
+      drafter_->propose(draft_requests, c.pool);
+    } catch (const std::exception& e) {  // the pass goes on without drafts
+      std::fprintf(stderr, "scheduler: draft pass failed: %s\n", e.what());
+      for (Slot* slot : decoders) {
+        slot->drafts.clear();
+        slot->draft_cached.clear();
+      }
+    }
+  }
+  for (Slot* slot : decoders) {
+    if (slot->cached.size() > static_cast<std::size_t>(slot->pos)) slot->cached.pop_back();  // `last`, appended above
+    c.items.push_back({&slot->state, slot->last, slot->pos, true});
+    c.rows.push_back(slot);
     for (std::size_t j = 0; j < slot->drafts.size(); ++j) {
       c.items.push_back({&slot->state, slot->drafts[j], slot->pos + 1 + static_cast<Position>(j), true});
       c.rows.push_back(slot);

@@ -20,7 +20,9 @@
 // differs from its draft. forward_batch's rows do not depend on what else is in the pass, so
 // the reply is bit for bit the plain one, and every kept draft saves a pass. For a sampled
 // sequence this is speculative sampling's rejection rule with a one-token proposal: the draw
-// lands on draft d with probability p(d), and otherwise is a draw from p without d.
+// lands on draft d with probability p(d), and otherwise is a draw from p without d. With a
+// draft model instead (options.draft), the drafts are its greedy continuation, made for all
+// decoding sequences together before the pass, and checked the same way.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -40,6 +42,7 @@
 #include "model/model.hpp"
 #include "sampling/constraint.hpp"
 #include "sampling/sampler.hpp"
+#include "server/drafter.hpp"
 #include "server/metrics.hpp"
 #include "server/openai.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -127,6 +130,9 @@ struct SchedulerOptions {
   // that followed the last earlier match of the sequence's last <= lookup_ngram tokens
   // (0: off). The reply is token for token that of plain decoding (with the same seed).
   int lookup_ngram = 0;
+  // Speculative decoding with a draft model of the same vocabulary (null: none; not with
+  // lookup_ngram): its greedy tokens are the drafts (server/drafter.hpp), checked as above.
+  std::shared_ptr<const Model> draft;
   int draft_max = 8;
 };
 
@@ -182,6 +188,7 @@ class Scheduler {
 
   struct Compute;  // thread pool, batch scratch, logits: used by the scheduler thread only
   std::unique_ptr<Compute> compute_;
+  std::optional<Drafter> drafter_;  // with a draft model
   std::vector<std::unique_ptr<Slot>> slots_;
   std::uint64_t admissions_ = 1;  // (a slot never used has admitted 0) also the clock of the slots' least-recently-used order
 

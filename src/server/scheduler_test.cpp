@@ -501,6 +501,72 @@ TEST(Scheduler, LookupDraftsLeaveRoomForPrompts) {
   for (auto& c : drafting) EXPECT_NE(collect(*c).reason, FinishReason::Failed);
 }
 
+// Speculative decoding with a draft model: the drafts are its greedy tokens, made for all
+// decoding slots together, and every reply is still the plain one. The model drafting for
+// itself proposes exactly the argmax its own passes pick, so every draft of a plain greedy
+// reply is kept: that holds only if each slot's draft cache follows its tokens (prompt,
+// kept drafts, corrections, a reused prompt prefix) position for position.
+TEST(Scheduler, DraftModelGivesThePlainReplies) {
+  SchedulerOptions speculative = options(3);
+  speculative.draft = fixture().model;
+  speculative.draft_max = 5;
+  Scheduler plain(fixture().model, fixture().tokenizer, options(3));
+  Scheduler spec(fixture().model, fixture().tokenizer, speculative);
+  std::vector<GenerationParams> requests;
+  for (const char* prompt : {"Once upon a time", "The dog", "Once upon a time there", "A"})
+    requests.push_back(params(prompt, 100));
+  requests.push_back(params("Tom and Sam", 3));
+  requests.push_back(params("Once upon a time", 60, 1.0f, 4321));  // sampled: drafts rejected too
+  requests.push_back(params("The cat", 60, 0.7f, 11));
+  requests.back().sampling.top_k = 40;
+  requests.push_back(params("The cat sat", 80));
+  requests.back().sampling.repeat_penalty = 1.3f;
+  requests.push_back(params("Once upon a time there was", 0));
+  requests.back().max_tokens = 256 - static_cast<int>(requests.back().prompt.size());  // up to the context's end
+  std::vector<Reply> lone;
+  for (const auto& r : requests) lone.push_back(collect(*plain.submit(r)));
+  // Twice: the second round's prompts reuse the first's cached prefixes.
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::shared_ptr<RequestChannel>> channels;
+    for (const auto& r : requests) channels.push_back(spec.submit(r));
+    int rejected = 0;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const Reply r = collect(*channels[i]);
+      SCOPED_TRACE("round " + std::to_string(round) + " request " + std::to_string(i));
+      EXPECT_EQ(r.text, lone[i].text);
+      EXPECT_EQ(r.reason, lone[i].reason);
+      EXPECT_EQ(r.stats.completion_tokens, lone[i].stats.completion_tokens);
+      const GenerationParams& q = requests[i];
+      if (q.sampling.temperature == 0.0f && !q.sampling.penalizes() && q.max_tokens > 3) {
+        EXPECT_GT(r.stats.drafted, 0);
+        EXPECT_EQ(r.stats.accepted, r.stats.drafted);
+      }
+      rejected += r.stats.drafted - r.stats.accepted;
+    }
+    EXPECT_GT(rejected, 0);  // the sampled and penalised replies left the draft's argmax
+  }
+  SchedulerOptions both = speculative;
+  both.lookup_ngram = 2;
+  EXPECT_THROW(Scheduler(fixture().model, fixture().tokenizer, both), UsageError);
+  // A draft of another vocabulary is refused, naming both sizes.
+  SchedulerOptions other_vocab = options(1);
+  other_vocab.draft = Model::load(testing::write_random_checkpoint_v0("draft_vocab300.bin", 32, 64, 1, 4, 4, 300, 64));
+  try {
+    Scheduler(fixture().model, fixture().tokenizer, other_vocab);
+    ADD_FAILURE() << "a draft of 300 tokens for a model of 512 was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("300 tokens but the model 512"), std::string::npos) << e.what();
+  }
+  // A draft of a shorter context than the slots' still drafts, up to its own end (the request
+  // running to the context's end above passes it): replies stay the plain ones.
+  SchedulerOptions short_draft = options(2);
+  short_draft.draft = Model::load(testing::write_random_checkpoint_v0("draft_ctx64.bin", 32, 64, 1, 4, 4, 512, 64));
+  Scheduler short_spec(fixture().model, fixture().tokenizer, short_draft);
+  const Reply got = collect(*short_spec.submit(requests.back()));
+  EXPECT_EQ(got.text, lone.back().text);
+  EXPECT_GT(got.stats.drafted, 0);
+}
+
 TEST(Scheduler, LogitBiasForcesAndBans) {
   Scheduler scheduler(fixture().model, fixture().tokenizer, options(2));
   GenerationParams p = params("Once upon a time", 6);
