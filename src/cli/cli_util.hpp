@@ -63,6 +63,11 @@ inline void add_speculative_options(CLI::App& app, int& ngram, std::string& draf
       ->check(CLI::Range(1, 64));
 }
 
+// Before any file is opened: the draft sources exclude each other.
+inline void check_one_draft_source(int ngram, const std::string& draft_model) {
+  if (ngram > 0 && !draft_model.empty()) throw UsageError("--lookup and --draft are two draft sources: give one");
+}
+
 // --chat-template and --chat-template-file, for chat and serve alike.
 inline void add_chat_template_options(CLI::App& app, std::string& name, std::string& file) {
   auto* builtin = app.add_option("--chat-template", name,

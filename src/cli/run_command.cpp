@@ -174,7 +174,7 @@ int run_command(int argc, char** argv) {
   if (auto status = parse(app, argc, argv)) return *status;
   o.tokenizer_given = app.get_option("-z")->count() > 0;
   if (o.prompt.empty() && o.ids) throw UsageError("--ids needs -i with the prompt's token ids");
-  if (o.lookup_ngram > 0 && !o.draft_model.empty()) throw UsageError("--lookup and --draft are two draft sources: give one");
+  check_one_draft_source(o.lookup_ngram, o.draft_model);
 
   const auto model = Model::load(o.checkpoint);
   ThreadPool pool(o.threads);

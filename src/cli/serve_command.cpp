@@ -102,8 +102,7 @@ int serve_command(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   if (auto status = parse(app, argc, argv)) return *status;
   const bool tokenizer_given = app.get_option("-z")->count() > 0;
-  if (o.lookup_ngram > 0 && !o.draft_model.empty())
-    throw UsageError("--lookup and --draft are two draft sources: give one");
+  check_one_draft_source(o.lookup_ngram, o.draft_model);
 
   const auto model = Model::load(o.model);
   const Tokenizer tokenizer = (!tokenizer_given && model->vocabulary())

@@ -21,6 +21,12 @@ void validate(const SpeculativeOptions& o) {
     throw UsageError("speculative decoding needs exactly one draft source: --lookup N or --draft MODEL");
 }
 
+void check_draft_vocabulary(const Config& draft, const Config& model) {
+  if (draft.vocab_size != model.vocab_size)
+    throw Error("the draft model has " + std::to_string(draft.vocab_size) + " tokens but the model " +
+                std::to_string(model.vocab_size) + ": they must share one vocabulary");
+}
+
 namespace {
 
 // A draw from unnormalised weights summing to `total` (> 0).
@@ -207,9 +213,7 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
   check_generation_args(c, state, prompt, steps);
   if (options.draft) {
     const Config& dc = options.draft->config();
-    if (dc.vocab_size != c.vocab_size)
-      throw Error("the draft model has " + std::to_string(dc.vocab_size) + " tokens but the model " +
-                  std::to_string(c.vocab_size) + ": they must share one vocabulary");
+    check_draft_vocabulary(dc, c);
     if (dc.seq_len < steps)
       throw Error("the draft model's context (" + std::to_string(dc.seq_len) + ") is shorter than the " +
                   std::to_string(steps) + " positions asked for");

@@ -40,6 +40,10 @@ struct SpeculativeStats {
 // Throws UsageError for options out of range or for neither/both draft sources.
 void validate(const SpeculativeOptions& options);
 
+// Throws Error unless the draft model's vocabulary has the size of the model's (its ids are
+// read as the model's).
+void check_draft_vocabulary(const Config& draft, const Config& model);
+
 // generate() with speculative decoding: the same contract (steps positions, prompt checks,
 // BOS ends the run, on_token for every token after the first). Greedy settings give the
 // tokens of generate(); sampled ones a sequence from the same distribution (the random stream

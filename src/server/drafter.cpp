@@ -1,20 +1,16 @@
 #include "server/drafter.hpp"
 
 #include <algorithm>
-#include <string>
 
-#include "core/error.hpp"
+#include "generation/speculative.hpp"
 #include "sampling/sampler.hpp"
 
 namespace llama2::server {
 
 Drafter::Drafter(std::shared_ptr<const Model> draft, const Config& target, int max_sequences, int max_items)
     : model_(std::move(draft)), scratch_(model_->config(), std::max(1, max_items)) {
-  const Config& c = model_->config();
-  if (c.vocab_size != target.vocab_size)
-    throw Error("the draft model has " + std::to_string(c.vocab_size) + " tokens but the model " +
-                std::to_string(target.vocab_size) + ": they must share one vocabulary");
-  logits_.resize(static_cast<std::size_t>(std::max(1, max_sequences)) * c.vocab_size);
+  check_draft_vocabulary(model_->config(), target);
+  logits_.resize(static_cast<std::size_t>(std::max(1, max_sequences)) * model_->config().vocab_size);
 }
 
 State Drafter::make_state(int context) const {
@@ -40,7 +36,8 @@ void Drafter::propose(std::span<DraftRequest> requests, ThreadPool& pool) {
     // is fed again in any case, for the logits after it.
     const auto same = std::mismatch(r.cached->begin(), r.cached->end(), r.history.begin(), r.history.end()).first;
     const Position keep = std::min<Position>(static_cast<Position>(same - r.cached->begin()), n - 1);
-    r.cached->assign(r.history.begin(), r.history.end());
+    r.cached->resize(static_cast<std::size_t>(keep));
+    r.cached->insert(r.cached->end(), r.history.begin() + keep, r.history.end());
     for (Position p = keep; p < n; ++p) items_.push_back({r.state, r.history[p], p, p + 1 == n});
     active_.push_back(i);
   }

@@ -3,8 +3,9 @@
 //
 // Each sequence keeps its own KV cache of the draft model and the tokens it holds. A proposal
 // first feeds the history past their common prefix (the whole prompt the first time; after a
-// rejected draft, the kept tokens and the correction; a reused prompt prefix is kept), then generates greedily one token per round, every sequence's round in one
-// forward_batch over the draft's weights. The drafts are the draft model's argmax: a one-token
+// rejected draft, the kept tokens and the correction; a reused prompt prefix is kept), then
+// generates greedily one token per round, every sequence's round in one forward_batch over
+// the draft's weights. The drafts are the draft model's argmax: a one-token
 // proposal, which the scheduler verifies as it does prompt lookup's (plain decoding's pick,
 // kept while it lands on the draft), so greedy and seeded sampled replies are unchanged.
 #pragma once
@@ -34,7 +35,6 @@ class Drafter {
   // Throws Error when the draft's vocabulary size differs from the model's.
   Drafter(std::shared_ptr<const Model> draft, const Config& target, int max_sequences, int max_items);
 
-  const Model& model() const { return *model_; }
   // The draft cache of one sequence: the draft's own context, at most `context` positions.
   State make_state(int context) const;
 

@@ -153,8 +153,7 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const Tokenizer& tokeni
   }
   compute_ = std::make_unique<Compute>(c, std::max(1, options_.threads), options_.max_batch_tokens + 1);
   // A logits row per slot, and one per draft when drafts ride along.
-  const bool speculative = options_.lookup_ngram > 0 || drafter_;
-  const std::size_t rows_per_slot = speculative ? 1 + static_cast<std::size_t>(options_.draft_max) : 1;
+  const std::size_t rows_per_slot = speculative() ? 1 + static_cast<std::size_t>(options_.draft_max) : 1;
   compute_->logits.resize(static_cast<std::size_t>(options_.parallel) * rows_per_slot * c.vocab_size);
   seeds_.seed(std::random_device{}());
   if (metrics_) metrics_->set_slots(options_.parallel);
@@ -392,12 +391,11 @@ void Scheduler::step() {
   const int draft_budget = decoding > 0 ? std::clamp(draft_room / decoding, 0, options_.draft_max) : 0;
   // Each slot's drafts: at most what the reply and the context still allow after this pass's
   // own token. The history is the cached tokens and `last` (appended, not copied).
-  const bool speculative = options_.lookup_ngram > 0 || drafter_;
   std::vector<DraftRequest> draft_requests;
   for (Slot* slot : decoders) {
     slot->drafts.clear();
     const GenerationParams& p = slot->job->params;
-    if (!speculative || draft_budget <= 0) continue;
+    if (!speculative() || draft_budget <= 0) continue;
     const int room = std::min({draft_budget, p.max_tokens - slot->generated - 1, context_ - slot->pos - 1});
     if (room <= 0) continue;
     slot->cached.push_back(slot->last);

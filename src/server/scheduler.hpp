@@ -169,6 +169,7 @@ class Scheduler {
  private:
   struct Job;
   struct Slot;
+  bool speculative() const { return options_.lookup_ngram > 0 || drafter_.has_value(); }
   void loop();
   void admit_locked();
   void step();
