@@ -58,7 +58,10 @@ void chat(const Model& model, const Tokenizer& tokenizer, State& state, Sampler&
 
     // ---- feed the turn, then the assistant replies until EOS ----
     out << "Assistant: " << std::flush;
-    for (std::size_t i = 0; i < prompt.size(); ++i) forward(model, state, prompt[i], pos++, pool);
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+      forward(model, state, prompt[i], pos++, pool);
+      sampler.accept(prompt[i]);  // what penalties, when set, look back on
+    }
     cached.insert(cached.end(), prompt.begin(), prompt.end());
     // run.c draws a sample after every forward step, prompt tokens included, and throws the
     // prompt's away; skipping the same draws keeps a seed's replies identical to run.c's.
@@ -83,6 +86,7 @@ void chat(const Model& model, const Tokenizer& tokenizer, State& state, Sampler&
       }
       forward(model, state, token, pos++, pool);
       cached.push_back(token);
+      sampler.accept(token);
     }
     messages.push_back({{"role", "assistant"}, {"content", reply}});
     // The reference feeds the EOS too, so the next turn sees the end of this one, and draws
@@ -90,6 +94,7 @@ void chat(const Model& model, const Tokenizer& tokenizer, State& state, Sampler&
     if (pos < steps) {
       forward(model, state, end_of_turn, pos++, pool);
       cached.push_back(end_of_turn);
+      sampler.accept(end_of_turn);
       sampler.skip_draws(1);
     }
     out << "\n";

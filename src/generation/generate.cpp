@@ -44,6 +44,7 @@ GenerationResult generate(const Model& model, State& state, Sampler& sampler, st
   // a time: there the next token is given while the prompt lasts, and a BOS inside the
   // prompt ends the run right after the position before it.
   int n_feed = n_prompt;
+  for (TokenId t : prompt) sampler.accept(t);  // the penalties look back on the prompt too
   for (int i = 1; i < n_prompt; ++i)
     if (std::find(stops.begin(), stops.end(), prompt[i]) != stops.end()) {
       n_feed = i;
@@ -78,6 +79,7 @@ GenerationResult generate(const Model& model, State& state, Sampler& sampler, st
       const TokenId next = sampler.sample(state.logits);
       if (std::find(stops.begin(), stops.end(), next) != stops.end()) break;
       result.tokens.push_back(next);
+      sampler.accept(next);
       if (on_token) on_token(token, next);
       token = next;
       if (pos >= steps) break;

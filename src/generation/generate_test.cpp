@@ -66,6 +66,27 @@ TEST(Generate, GreedyTokensAreTheArgmaxOfEachForward) {
   }
 }
 
+TEST(Generate, PenaltiesLookBackOnThePromptAndTheReply) {
+  // A greedy run with a strong frequency penalty over all tokens: each generated token is the
+  // argmax of the logits less 2 per earlier occurrence (prompt included) of each token.
+  const auto m = stories260k();
+  const std::vector<TokenId> prompt = {1, 403, 35, 403, 477, 477, 477, 477};
+  SamplerSettings s{0.0f, 0.9f, 1};
+  s.frequency_penalty = 2.0f;
+  s.penalty_last_n = -1;
+  const Outcome r = run(prompt, 40, s);
+  EXPECT_NE(r.result.tokens, run(prompt, 40).result.tokens) << "the penalty must change a greedy story";
+  ThreadPool pool(1);
+  State state(m->config(), 40);
+  for (std::size_t i = 0; i + 1 < r.result.tokens.size(); ++i) {
+    auto logits = forward(*m, state, r.result.tokens[i], static_cast<Position>(i), pool);
+    if (i + 1 < prompt.size()) continue;
+    std::vector<float> penalised(logits.begin(), logits.end());
+    for (std::size_t j = 0; j <= i; ++j) penalised[r.result.tokens[j]] -= 2.0f;
+    EXPECT_EQ(sample_argmax(penalised), r.result.tokens[i + 1]) << "position " << i;
+  }
+}
+
 TEST(Generate, ABosInsideThePromptEndsTheRunThere) {
   const Outcome r = run({1, 300, 1, 301}, 20);
   // The reference feeds the prompt one position at a time and stops at the BOS: the tokens

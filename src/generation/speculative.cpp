@@ -113,11 +113,9 @@ void sampling_distribution(std::span<float> logits, const SamplerSettings& s, st
 }
 
 Pick pick_or_reject(std::vector<float>& p, const float* q, TokenId d, Rng& rng) {
-  const float qd = q ? q[d] : 1.0f;
-  if (qd > 0.0f && rng.next_f32() < p[d] / qd) return {d, true};
+  if (q[d] > 0.0f && rng.next_f32() < p[d] / q[d]) return {d, true};
   // The residual max(0, p - q): what p has that the draft's proposals did not cover.
-  for (std::size_t t = 0; t < p.size(); ++t)
-    p[t] = std::max(0.0f, p[t] - (q ? q[t] : (static_cast<TokenId>(t) == d ? 1.0f : 0.0f)));
+  for (std::size_t t = 0; t < p.size(); ++t) p[t] = std::max(0.0f, p[t] - q[t]);
   const float total = sum(p);
   if (total <= 0.0f) return {d, true};  // p == q: every draft would have been kept
   return {draw(p, total, rng), false};
@@ -205,10 +203,6 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
                                       SpeculativeStats* stats) {
   validate(options);
   validate(settings);
-  // The acceptance test compares the draft's and the target's temperature / top-p
-  // distributions; the other controls would change them in ways it does not model.
-  if (settings.penalizes() || settings.top_k > 0 || settings.min_p > 0.0f || !settings.logit_bias.empty())
-    throw UsageError("speculative decoding supports temperature and top-p only (no penalties, top-k, min-p or bias)");
   const Config& c = model.config();
   check_generation_args(c, state, prompt, steps);
   if (options.draft) {
@@ -234,7 +228,19 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
   history.assign(prompt.begin(), prompt.end());
   const int n_prompt = static_cast<int>(prompt.size());
   const int vocab = c.vocab_size;
+  // Two ways to check a draft. Sample-then-compare: each position is drawn exactly as plain
+  // decoding draws it (the same Sampler, one draw per token, every control) and the draft is
+  // kept when the draw lands on it; for a one-token proposal that is the rejection rule (keep d
+  // with probability p(d), else a draw from p without d), and a seeded run gives plain
+  // decoding's very tokens. The rejection rule with the draft's own distribution q keeps more
+  // of a draft model's sampled drafts; it models temperature and top-p only, so it is used for
+  // a draft model under those alone (drafting greedily otherwise).
+  Sampler sampler(vocab, settings);
+  for (TokenId t : prompt) sampler.accept(t);
   const bool greedy = settings.temperature == 0.0f;
+  const bool rejection = options.draft && !greedy && !settings.penalizes() && settings.top_k == 0 &&
+                         settings.min_p == 0.0f && settings.logit_bias.empty();
+  const SamplerSettings draft_settings = rejection ? settings : SamplerSettings{0.0f, 0.9f, 1};
   Rng rng(settings.seed == 0 ? seed_from_clock() : settings.seed);
 
   // ---- the prompt but its last token (which starts the first verification pass) ----
@@ -257,9 +263,8 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
     // ---- propose ----
     const int k = std::min(options.max_draft, steps - 1 - pos);
     std::vector<TokenId> drafts =
-        draft_model ? draft_model->propose(history, pos, k, settings, pool, rng, q)
+        draft_model ? draft_model->propose(history, pos, k, draft_settings, pool, rng, q)
                     : detail::lookup_draft(history, options.lookup_ngram, k);
-    const bool one_hot_drafts = !draft_model || greedy;
     const int n_drafts = static_cast<int>(drafts.size());
 
     // ---- verify: the last token and every draft in one pass, logits for each ----
@@ -275,14 +280,14 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
       std::span<float> row(logits.data() + static_cast<std::size_t>(i) * vocab, vocab);
       TokenId next;
       bool accept = false;
-      if (greedy) {
-        next = sample_argmax(row);
+      if (!rejection) {
+        next = sampler.sample(row);
         accept = i < n_drafts && next == drafts[i];
       } else {
         detail::sampling_distribution(row, settings, p);
         if (i < n_drafts) {
-          const float* qi = one_hot_drafts ? nullptr : q.data() + static_cast<std::size_t>(i) * vocab;
-          const detail::Pick pick = detail::pick_or_reject(p, qi, drafts[i], rng);
+          const detail::Pick pick =
+              detail::pick_or_reject(p, q.data() + static_cast<std::size_t>(i) * vocab, drafts[i], rng);
           next = pick.token;
           accept = pick.accepted;
         } else {
@@ -295,6 +300,7 @@ GenerationResult generate_speculative(const Model& model, State& state, const Sa
       }
       if (on_token) on_token(history.back(), next);
       history.push_back(next);
+      sampler.accept(next);
       ++generated;
       if (!accept) break;
       ++kept;

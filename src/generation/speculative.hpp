@@ -8,11 +8,13 @@
 //  - a draft model: a small model of the same vocabulary (a 15M model for a 110M one)
 //    generates the guesses one token at a time.
 // Verification feeds the last accepted token and the k drafts to forward_batch with logits
-// for each position. Greedy: a draft is kept while it equals the model's argmax, and the first
-// mismatch is replaced by the argmax, so the output is that of plain greedy decoding. Sampled:
-// the standard rejection rule (keep draft d with probability min(1, p(d)/q(d)); on rejection
-// draw from max(0, p - q), renormalised), which leaves the output distributed exactly as plain
-// sampling from p. p and q are the temperature / top-p distributions the Sampler draws from.
+// for each position. By default each position is drawn exactly as plain decoding draws it
+// (the same Sampler and random stream, every sampling control) and a draft is kept while the
+// draw equals it, so the random stream is consumed as plain decoding consumes it. For a
+// draft model sampling with temperature / top-p alone, the standard rejection rule is used
+// instead (keep draft d with probability min(1, p(d)/q(d)); on rejection draw from
+// max(0, p - q), renormalised): it keeps more sampled drafts and leaves the output distributed
+// exactly as plain sampling from p, though not draw for draw.
 #pragma once
 #include <span>
 
@@ -46,8 +48,11 @@ void check_draft_vocabulary(const Config& draft, const Config& model);
 
 // generate() with speculative decoding: the same contract (steps positions, prompt checks,
 // BOS ends the run, on_token for every token after the first). Greedy settings give the
-// tokens of generate(); sampled ones a sequence from the same distribution (the random stream
-// is the sampler's seed, consumed differently). `stats` (optional) counts drafts.
+// tokens of generate(); sampled ones follow its distribution, and (but for a draft model
+// sampling by temperature / top-p alone) are token for token those of plain decoding over
+// forward_batch with the same seed. (generate() decodes with forward(), whose kernels round
+// differently in the last bits, so now and then a draw lands on a neighbouring token.)
+// `stats` (optional) counts drafts.
 GenerationResult generate_speculative(const Model& model, State& state, const SamplerSettings& sampling,
                                       std::span<const TokenId> prompt, int steps, ThreadPool& pool,
                                       const SpeculativeOptions& options, const TokenCallback& on_token = {},
@@ -63,9 +68,9 @@ std::vector<TokenId> lookup_draft(std::span<const TokenId> history, int max_ngra
 // top-p nucleus and renormalised); a one-hot argmax for temperature 0. `logits` is consumed.
 void sampling_distribution(std::span<float> logits, const SamplerSettings& settings, std::vector<float>& probs);
 
-// One position of sampled verification: keep draft d with probability min(1, p(d)/q(d)), else
-// draw from the residual max(0, p - q) renormalised; q null means a one-hot draft (lookup).
-// The result is distributed as p whatever q is. `p` is used as scratch.
+// One position of the rejection rule: keep draft d (drawn from q) with probability
+// min(1, p(d)/q(d)), else draw from the residual max(0, p - q) renormalised. The result is
+// distributed as p whatever q is. `p` is used as scratch.
 struct Pick {
   TokenId token;
   bool accepted;

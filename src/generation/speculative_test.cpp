@@ -1,5 +1,5 @@
-// Speculative decoding against plain decoding: greedy output token for token, sampled output
-// in distribution; the n-gram lookup and the sampling distribution on their own; bad options.
+// Speculative decoding against plain decoding: greedy and seeded sampled output token for
+// token, the draft model's rejection rule in distribution; the n-gram lookup and the sampling distribution on their own; bad options.
 #include "generation/speculative.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,8 @@
 
 #include "core/error.hpp"
 #include "test_support.hpp"
+#include "transformer/batch.hpp"
+#include "transformer/transformer.hpp"
 
 namespace llama2 {
 namespace {
@@ -30,6 +32,32 @@ std::vector<TokenId> plain(const Model& m, const SamplerSettings& s, const std::
   State state(m.config(), steps);
   Sampler sampler(m.config().vocab_size, s);
   return generate(m, state, sampler, prompt, steps, pool).tokens;
+}
+
+// Plain decoding through forward_batch, one position per pass: the logits verification sees
+// (forward()'s matrix-vector kernels differ from the batched ones in the last bits, which
+// moves a sampled draw now and then; the batched kernels give a position the same logits
+// whatever else is in the batch).
+std::vector<TokenId> plain_batched(const Model& m, const SamplerSettings& s, const std::vector<TokenId>& prompt,
+                                   int steps) {
+  ThreadPool pool(1);
+  State state(m.config(), steps);
+  BatchScratch scratch(m.config(), static_cast<int>(prompt.size()));
+  Sampler sampler(m.config().vocab_size, s);
+  std::vector<TokenId> tokens = prompt;
+  for (TokenId t : prompt) sampler.accept(t);
+  std::vector<BatchItem> items;
+  for (int p = 0; p + 1 < static_cast<int>(prompt.size()); ++p) items.push_back({&state, prompt[p], p, false});
+  if (!items.empty()) forward_batch(m, items, scratch, pool, nullptr);
+  for (int pos = static_cast<int>(prompt.size()) - 1; pos < steps; ++pos) {
+    items = {{&state, tokens.back(), pos, true}};
+    forward_batch(m, items, scratch, pool, state.logits.data());
+    const TokenId next = sampler.sample(state.logits);
+    if (next == kBosToken) break;
+    tokens.push_back(next);
+    sampler.accept(next);
+  }
+  return tokens;
 }
 
 std::vector<TokenId> speculative(const Model& m, const SamplerSettings& s, const std::vector<TokenId>& prompt,
@@ -82,6 +110,39 @@ TEST(Speculative, GreedyDraftModelGivesPlainGreedyTokens) {
     EXPECT_EQ(speculative(*m, greedy, prompt, 200, {5, 0, random_draft().get()}, &poor), expected);
     EXPECT_LT(poor.accepted, poor.drafted);
   }
+}
+
+// Sampled runs check drafts by sampling each position as plain decoding does, so a seed gives
+// plain decoding's tokens whatever the controls; every sampling control is exercised.
+TEST(Speculative, SeededSampledRunsGivePlainTokens) {
+  const auto m = stories260k();
+  SamplerSettings nucleus{1.0f, 0.9f, 0}, controlled{0.8f, 0.95f, 0};
+  controlled.top_k = 40;
+  controlled.min_p = 0.02f;
+  controlled.repeat_penalty = 1.2f;
+  controlled.frequency_penalty = 0.3f;
+  controlled.logit_bias = {{403, 2.0f}, {35, -1.0f}};
+  SamplerSettings cold_nucleus = nucleus;  // a draft model under temperature / top-p alone:
+  cold_nucleus.temperature = 0.3f;         // kept off the plain path (the rejection rule)
+  int kept_lookup = 0, kept_draft = 0, runs = 0;
+  for (std::uint64_t seed = 1; seed <= 6; ++seed)
+    for (const auto& prompt : kPrompts) {
+      for (SamplerSettings s : {nucleus, controlled}) {
+        s.seed = seed * 7919;
+        const auto expected = plain_batched(*m, s, prompt, 160);
+        SpeculativeStats lookup, draft;
+        EXPECT_EQ(speculative(*m, s, prompt, 160, {6, 3, nullptr}, &lookup), expected)
+            << "lookup, seed " << s.seed << ", top-k " << s.top_k;
+        kept_lookup += lookup.accepted;
+        if (s.top_k > 0) {  // a draft model drafts greedily under controls the rule does not model
+          EXPECT_EQ(speculative(*m, s, prompt, 160, {4, 0, m.get()}, &draft), expected) << "draft, seed " << s.seed;
+          kept_draft += draft.accepted;
+        }
+        ++runs;
+      }
+    }
+  EXPECT_GT(kept_lookup, runs) << "sampled stories repeat too: lookup must keep drafts";
+  EXPECT_GT(kept_draft, runs / 2) << "the model's greedy drafts of itself must often be drawn";
 }
 
 // Total variation distance between the empirical distributions of two samples of n draws,
@@ -141,34 +202,29 @@ TEST(Speculative, PickOrRejectIsDistributedAsP) {
   const std::vector<float> p = {0.5f, 0.3f, 0.2f, 0.0f};
   const std::vector<float> q = {0.1f, 0.1f, 0.6f, 0.2f};
   const int draws = 200000;
-  for (const bool one_hot : {false, true}) {
-    Rng rng(777);
-    std::vector<int> counts(p.size());
-    int kept = 0;
-    for (int i = 0; i < draws; ++i) {
-      // The draft: drawn from q, or (one-hot, as lookup) always token 0.
-      TokenId d = 0;
-      if (!one_hot) {
-        const float r = rng.next_f32();
-        float cdf = 0;
-        for (d = 0; d < 3; ++d) {
-          cdf += q[d];
-          if (r < cdf) break;
-        }
-      }
-      std::vector<float> scratch = p;
-      const auto pick = detail::pick_or_reject(scratch, one_hot ? nullptr : q.data(), d, rng);
-      counts[pick.token]++;
-      kept += pick.accepted;
-      if (pick.accepted) {
-        EXPECT_EQ(pick.token, d);
-      }
+  Rng rng(777);
+  std::vector<int> counts(p.size());
+  int kept = 0;
+  for (int i = 0; i < draws; ++i) {
+    TokenId d = 0;  // the draft, drawn from q
+    const float r = rng.next_f32();
+    float cdf = 0;
+    for (d = 0; d < 3; ++d) {
+      cdf += q[d];
+      if (r < cdf) break;
     }
-    for (std::size_t t = 0; t < p.size(); ++t)
-      EXPECT_NEAR(counts[t] / static_cast<double>(draws), p[t], 0.005) << "token " << t << (one_hot ? " one-hot" : "");
-    // Kept: sum_t min(p_t, q_t) = 0.1 + 0.1 + 0.2 for q, p(0) = 0.5 for the one-hot draft.
-    EXPECT_NEAR(kept / static_cast<double>(draws), one_hot ? 0.5 : 0.4, 0.005);
+    std::vector<float> scratch = p;
+    const auto pick = detail::pick_or_reject(scratch, q.data(), d, rng);
+    counts[pick.token]++;
+    kept += pick.accepted;
+    if (pick.accepted) {
+      EXPECT_EQ(pick.token, d);
+    }
   }
+  for (std::size_t t = 0; t < p.size(); ++t)
+    EXPECT_NEAR(counts[t] / static_cast<double>(draws), p[t], 0.005) << "token " << t;
+  // Kept: sum_t min(p_t, q_t) = 0.1 + 0.1 + 0.2.
+  EXPECT_NEAR(kept / static_cast<double>(draws), 0.4, 0.005);
 }
 
 TEST(Speculative, SampledLookupKeepsThePlainDistribution) { expect_same_distribution({4, 2, nullptr}); }
