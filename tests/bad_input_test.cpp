@@ -433,6 +433,10 @@ TEST(BadFlags, ServeSpeculativeDecoding) {
   expect_cli_error("serve " + model + " --port 0 --draft " + quote(scratch_dir() + "/no_draft.bin"), 1, "no_draft.bin");
   const std::string vocab300 = testing::write_random_checkpoint_v0("serve_draft300.bin", 32, 64, 1, 4, 4, 300, 64);
   expect_cli_error("serve " + model + " --port 0 --draft " + quote(vocab300), 1, "300 tokens but the model 512");
+  // bench's draft row: checked against every model before any measurement.
+  expect_cli_error("bench -m " + model + " -p 0 -n 8 --draft " + quote(vocab300), 1, "300 tokens but the model 512");
+  expect_cli_error("bench -m " + model + " -p 0 -n 8 --draft " + quote(scratch_dir() + "/no_draft.bin"), 2, "--draft");
+  expect_cli_error("bench -m " + model + " -p 0 -n 8 --lookup 2 --draft-max 65", 2, "--draft-max");
 }
 
 TEST(BadFlags, TokenizeSubcommand) {

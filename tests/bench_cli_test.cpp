@@ -17,21 +17,27 @@ using testing::data_path;
 using testing::quote;
 using testing::run_cli;
 
-// The speculative row: the kept fraction, and a rate set against the same bandwidth roofline
+// The speculative rows: the kept fraction, and a rate set against the same bandwidth roofline
 // as plain generation (weight bytes per token x tok/s / the reading beside each repetition).
-TEST(BenchCli, LookupRowReportsKeptDraftsAndTheRoofline) {
-  const auto r = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
-                         " -p 0 -n 24 -r 2 -t 1 --membw-mib 32 --lookup 2 --draft-max 4 --json");
+// The model as its own draft proposes its own greedy tokens: every draft is kept.
+TEST(BenchCli, SpeculativeRowsReportKeptDraftsAndTheRoofline) {
+  const std::string model = quote(data_path("models/stories260K.bin"));
+  const auto r = run_cli("bench -m " + model + " -p 0 -n 24 -r 2 -t 1 --membw-mib 32 --lookup 2 --draft " + model +
+                         " --draft-max 4 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  int found = 0;
+  std::set<std::string> found;
   for (const auto& row : j.at("results")) {
-    if (row.at("test") != "tg24 lookup2") continue;
-    ++found;
+    const std::string test = row.at("test");
+    if (test != "tg24 lookup2" && test != "tg24 draft") continue;
+    found.insert(test);
     SCOPED_TRACE(row.dump());
     const double kept = row.at("drafts_kept_fraction").get<double>();
     EXPECT_GE(kept, 0.0);
     EXPECT_LE(kept, 1.0);
+    if (test == "tg24 draft") {
+      EXPECT_EQ(kept, 1.0);
+    }
     const auto& bw = row.at("read_bandwidth_samples_bytes_per_s");
     ASSERT_EQ(bw.size(), 3u);
     const double bytes = row.at("weight_bytes_per_token").get<double>();
@@ -41,7 +47,7 @@ TEST(BenchCli, LookupRowReportsKeptDraftsAndTheRoofline) {
                           std::max(bw[i].get<double>(), bw[i + 1].get<double>()));
     EXPECT_NEAR(row.at("roofline_fraction").get<double>(), (fractions[0] + fractions[1]) / 2, 1e-9);
   }
-  EXPECT_EQ(found, 1) << r.out;
+  EXPECT_EQ(found.size(), 2u) << r.out;
   const auto md = run_cli("bench -m " + quote(data_path("models/stories260K.bin")) +
                           " -p 0 -n 8 -r 1 -t 1 --membw-mib 32 --lookup 2");
   ASSERT_EQ(md.exit_code, 0) << md.err;

@@ -41,6 +41,7 @@ struct BenchOptions {
   bool json = false;
   std::string cache_dir;
   int lookup = 0;  // > 0: also a tg test with prompt-lookup speculative decoding
+  std::string draft;  // non-empty: also a tg test with this draft model
   int draft_max = 8;
   std::vector<int> streams;  // batched decode: sequences per forward_batch step (1 first)
 };
@@ -206,7 +207,11 @@ void add_options(CLI::App& app, BenchOptions& o) {
                  "also a tg test with prompt-lookup speculative decoding (n-gram up to N), greedy, after an "
                  "8-token prompt; its roofline fraction may pass 100 %")
       ->check(CLI::Range(1, 16));
-  app.add_option("--draft-max", o.draft_max, "drafts per pass for --lookup")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--draft", o.draft,
+                 "also a tg test with speculative decoding by this draft model (same vocabulary), greedy, "
+                 "after an 8-token prompt")
+      ->check(CLI::ExistingFile);
+  app.add_option("--draft-max", o.draft_max, "drafts per pass for --lookup and --draft")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--streams", o.streams,
                  "batched decode: sequences generating -n tokens together, one forward_batch step each "
                  "(comma separated; 1 is added first)")
@@ -240,9 +245,14 @@ int bench_command(int argc, char** argv) {
   }
 
   // Every test must fit every model's context; checked before the slow measurements start.
+  const bool speculative = o.lookup > 0 || !o.draft.empty();
+  std::shared_ptr<const Model> draft;
+  if (!o.draft.empty()) draft = Model::load(o.draft);
   for (const auto& [name, path] : models) {
-    const int seq_len = Model::load(path)->config().seq_len;
-    for (int n : {o.prompt, o.gen, o.ttft_prompt, o.lookup > 0 ? o.gen + 8 : 0})
+    const Config config = Model::load(path)->config();
+    const int seq_len = draft ? std::min(config.seq_len, draft->config().seq_len) : config.seq_len;
+    if (draft) check_draft_vocabulary(draft->config(), config);
+    for (int n : {o.prompt, o.gen, o.ttft_prompt, speculative ? o.gen + 8 : 0})
       if (n > seq_len)
         throw Error(name + " has a context of " + std::to_string(seq_len) + " positions; " + std::to_string(n) +
                     " tokens do not fit");
@@ -333,19 +343,23 @@ int bench_command(int argc, char** argv) {
         r.rss_bytes = rss > probe_rss ? rss - probe_rss : 0;
         report(r);
       }
-      if (o.gen > 0 && o.lookup > 0) {
-        // The same roofline as tg: what plain decoding could reach at best. Speculative
-        // decoding passes it when several tokens are kept per read of the weights.
+      // Speculative decoding, greedy, with each draft source asked for. The same roofline as
+      // tg: what plain decoding could reach at best; it is passed when several tokens are kept
+      // per read of the weights (a draft model's own reads count against it, in the time).
+      std::vector<std::pair<std::string, SpeculativeOptions>> sources;
+      if (o.gen > 0 && o.lookup > 0) sources.push_back({" lookup" + std::to_string(o.lookup), {o.draft_max, o.lookup, nullptr}});
+      if (o.gen > 0 && draft) sources.push_back({" draft", {o.draft_max, 0, draft.get()}});
+      for (const auto& [source, spec] : sources) {
         const int n_prompt = 8;
         const auto spec_prompt = tools::bench_tokens(n_prompt, c.vocab_size);
         State spec_state(c, n_prompt + o.gen);
         int generated = 0, drafted = 0, kept = 0;
         std::vector<double> bandwidth{probe.measure(pool, kBesideRepeats)};
-        Row r = measure(base, "tg" + std::to_string(o.gen) + " lookup" + std::to_string(o.lookup), o.gen, o.reps, [&] {
+        Row r = measure(base, "tg" + std::to_string(o.gen) + source, o.gen, o.reps, [&] {
           SpeculativeStats stats;
           const auto t0 = std::chrono::steady_clock::now();
           const auto result = generate_speculative(*model, spec_state, {0.0f, 0.9f, 1}, spec_prompt, n_prompt + o.gen,
-                                                   pool, {o.draft_max, o.lookup, nullptr}, {}, &stats);
+                                                   pool, spec, {}, &stats);
           const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           generated = static_cast<int>(result.tokens.size()) - n_prompt;
           drafted = stats.drafted;
