@@ -350,7 +350,7 @@ int bench_command(int argc, char** argv) {
       if (o.gen > 0 && o.lookup > 0) sources.push_back({" lookup" + std::to_string(o.lookup), {o.draft_max, o.lookup, nullptr}});
       if (o.gen > 0 && draft) sources.push_back({" draft", {o.draft_max, 0, draft.get()}});
       for (const auto& source_and_options : sources) {
-        // Named copies: a lambda cannot capture structured bindings before C++20's clang 16.
+        // Named references, not a structured binding: clang before 16 cannot capture one in a lambda.
         const std::string& source = source_and_options.first;
         const SpeculativeOptions& spec = source_and_options.second;
         const int n_prompt = 8;

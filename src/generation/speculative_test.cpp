@@ -1,5 +1,6 @@
 // Speculative decoding against plain decoding: greedy and seeded sampled output token for
-// token, the draft model's rejection rule in distribution; the n-gram lookup and the sampling distribution on their own; bad options.
+// token, the draft model's rejection rule in distribution; the n-gram lookup and the sampling
+// distribution on their own; bad options.
 #include "generation/speculative.hpp"
 
 #include <gtest/gtest.h>
@@ -122,8 +123,6 @@ TEST(Speculative, SeededSampledRunsGivePlainTokens) {
   controlled.repeat_penalty = 1.2f;
   controlled.frequency_penalty = 0.3f;
   controlled.logit_bias = {{403, 2.0f}, {35, -1.0f}};
-  SamplerSettings cold_nucleus = nucleus;  // a draft model under temperature / top-p alone:
-  cold_nucleus.temperature = 0.3f;         // kept off the plain path (the rejection rule)
   int kept_lookup = 0, kept_draft = 0, runs = 0;
   for (std::uint64_t seed = 1; seed <= 6; ++seed)
     for (const auto& prompt : kPrompts) {
