@@ -22,6 +22,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/int8/gemm.hpp"
 #include "kernels/int8/int8_kernels.hpp"
 #include "kernels/int8/kernel_set.hpp"
 

@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/int8/gemm.hpp"
 #include "kernels/int8/int8_kernels.hpp"
 #include "kernels/int8/kernel_set.hpp"
 #include "test_support.hpp"
@@ -238,7 +239,10 @@ TEST_P(QuantKernelTest, ThreadCountAndBatchDoNotChangeBits) {
         ops::matvec(m.t, x.data() + tok * cols, y1.data(), one);
         ops::matvec(m.t, x.data() + tok * cols, y2.data(), two);
         EXPECT_EQ(y1, y2);
-        EXPECT_EQ(y1, std::vector<float>(batch.begin() + tok * rows, batch.begin() + (tok + 1) * rows));
+        // A batch through the GEMM sums in another order (gemm_test.cpp checks its bits).
+        if (!int8::detail::batch_uses_gemm(m.t, n_tokens)) {
+          EXPECT_EQ(y1, std::vector<float>(batch.begin() + tok * rows, batch.begin() + (tok + 1) * rows));
+        }
       }
       // int8::Product's rows over pieces equal the whole (and the pool's split of them).
       std::vector<float> pieces(rows);
@@ -419,13 +423,100 @@ TEST_P(QuantKernelTest, SharedInputMatvecEqualsSeparateOnes) {
     // The same for a batch of tokens (q/k/v of a prompt): each output equals its own matmul.
     const int n_tokens = 9;
     const auto xs = activations(512 * n_tokens, 12);
-    std::vector<float> ba(37 * n_tokens), bc(19 * n_tokens), fa(ba.size()), fc(bc.size());
-    const ops::MatvecOutput batch_outs[] = {{&a.t, ba.data()}, {&c.t, bc.data()}};
+    // Q6_K first: the Q4_K matrix after it shares its activations but not its kernel (the
+    // GEMM takes Q4_K, not Q6_K).
+    std::vector<float> ba(37 * n_tokens), bb(20 * n_tokens), bc(19 * n_tokens), fa(ba.size()), fb(bb.size()),
+        fc(bc.size());
+    const ops::MatvecOutput batch_outs[] = {{&b.t, bb.data()}, {&a.t, ba.data()}, {&c.t, bc.data()}};
     ops::matmul_shared(batch_outs, xs.data(), n_tokens, pool);
     ops::matmul(a.t, xs.data(), fa.data(), n_tokens, pool);
+    ops::matmul(b.t, xs.data(), fb.data(), n_tokens, pool);
     ops::matmul(c.t, xs.data(), fc.data(), n_tokens, pool);
     EXPECT_EQ(ba, fa) << threads;
+    EXPECT_EQ(bb, fb) << threads;
     EXPECT_EQ(bc, fc) << threads;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The batch GEMM (gemm.hpp)
+// ---------------------------------------------------------------------------
+
+struct GemmCase {
+  DType type;
+  std::int64_t cols;
+  int group;
+};
+const GemmCase kGemmCases[] = {{DType::Q8_0, 288, 0},       {DType::Q4_0, 288, 0},       {DType::Q4_1, 96, 0},
+                               {DType::Q4_K, 512, 0},       {DType::Q5_K, 768, 0},       {DType::Q8_GROUPED, 288, 32},
+                               {DType::Q8_GROUPED, 448, 64}};
+
+// Every kernel set's GEMM equals the scalar reference of its arithmetic to the bit, for odd row
+// counts (a tile of 4 and a tail) and token counts (a partly empty group of 16), on encoded
+// weights and on random block bytes (every nibble, scale and min code).
+TEST(QuantGemm, EveryKernelSetEqualsTheReferenceBitForBit) {
+  int checked = 0;
+  for (const int8::detail::KernelSet* set : int8::detail::simd_kernels()) {
+    for (const GemmCase& c : kGemmCases) {
+      const int8::detail::GemmFn gemm = set->gemm[static_cast<int>(c.type)];
+      if (gemm == nullptr) continue;
+      for (const bool raw : {false, true}) {
+        if (raw && c.type == DType::Q8_GROUPED) continue;
+        SCOPED_TRACE(std::string(set->name) + " " + dtype_name(c.type) + (raw ? " raw" : ""));
+        const std::int64_t rows = 37;
+        const QMatrix m = make_matrix(c.type, rows, c.cols, 600 + checked, c.group, raw);
+        ASSERT_TRUE(int8::detail::gemm_handles(m.t));
+        for (const int n_tokens : {6, 17, 40}) {
+          const auto x = activations(c.cols * n_tokens, 31 + n_tokens);
+          int8::detail::ActBuffer acts;
+          acts.quantize(x.data(), c.cols, n_tokens, int8::detail::act_block(m.t));
+          std::vector<int8::detail::Acts> per_token;
+          for (int t = 0; t < n_tokens; ++t) per_token.push_back(acts.acts(t));
+          int8::detail::TokenPanelBuffer panel;
+          panel.build(per_token.data(), n_tokens, c.cols, int8::detail::act_block(m.t));
+          std::vector<float> fast(rows * n_tokens, -1.0f), ref(rows * n_tokens, -2.0f);
+          gemm(m.t, panel.panel(), fast.data(), rows, 0, rows);
+          int8::detail::gemm_reference(m.t, panel.panel(), ref.data(), rows, 0, rows);
+          ASSERT_EQ(0, std::memcmp(fast.data(), ref.data(), fast.size() * sizeof(float))) << n_tokens << " tokens";
+          // The reference is the integer algorithm of the row kernels, summed in another order.
+          for (int t = 0; t < n_tokens; ++t) {
+            std::vector<float> row_ref(rows);
+            int8::force_kernel("scalar");
+            ThreadPool one(1);
+            ops::matvec(m.t, x.data() + t * c.cols, row_ref.data(), one);
+            int8::force_kernel("");
+            for (std::int64_t r = 0; r < rows; ++r)
+              ASSERT_NEAR(ref[t * rows + r], row_ref[r], 2e-5f * (1.0f + std::fabs(row_ref[r]))) << t << " " << r;
+          }
+        }
+        ++checked;
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no kernel set with a GEMM on this CPU";
+}
+
+// Through ops::matmul: a token's outputs have the same bits whatever else is in the batch (its
+// lane, the batch size, the thread count), once the batch is big enough for the GEMM.
+TEST_P(QuantKernelTest, GemmBatchBitsDoNotDependOnTheBatch) {
+  for (const GemmCase& c : kGemmCases) {
+    SCOPED_TRACE(dtype_name(c.type));
+    const std::int64_t rows = 37;
+    const QMatrix m = make_matrix(c.type, rows, c.cols, 700, c.group);
+    const auto x = activations(c.cols * 40, 41);
+    std::vector<float> first;
+    for (const int n_tokens : {int8::detail::kGemmMinTokens, 17, 40}) {
+      for (const int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        // Token 0 of this batch is token 5 of x: a different lane in each batch size below.
+        const int shift = n_tokens == 17 ? 5 : 0;
+        std::vector<float> y(rows * n_tokens);
+        ops::matmul(m.t, x.data() + shift * c.cols, y.data(), n_tokens, pool);
+        const std::vector<float> token5(y.begin() + (5 - shift) * rows, y.begin() + (6 - shift) * rows);
+        if (first.empty()) first = token5;
+        EXPECT_EQ(token5, first) << n_tokens << " tokens, " << threads << " threads";
+      }
+    }
   }
 }
 

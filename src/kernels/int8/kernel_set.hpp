@@ -9,6 +9,7 @@
 
 #include "core/thread_pool.hpp"
 #include "dtype/blocks.hpp"
+#include "dtype/codec.hpp"
 #include "model/tensor.hpp"
 
 namespace llama2::int8::detail {
@@ -86,10 +87,16 @@ int act_block(const Tensor& w);
 using RowsFn = void (*)(const Tensor& w, const Acts* acts, int n_tokens, float* y, std::int64_t ldy,
                         std::int64_t row_begin, std::int64_t row_end);
 inline constexpr int kNumDTypes = static_cast<int>(DType::Q8_GROUPED) + 1;
+// The batch GEMM (gemm.hpp): y[t * ldy + r] for r in [row_begin, row_end), every token of the
+// panel.
+struct TokenPanel;
+using GemmFn = void (*)(const Tensor& w, const TokenPanel& panel, float* y, std::int64_t ldy, std::int64_t row_begin,
+                        std::int64_t row_end);
 
 struct KernelSet {
   const char* name = "";
   RowsFn rows[kNumDTypes] = {};  // nullptr: this set has no kernel for the type (use scalar)
+  GemmFn gemm[kNumDTypes] = {};  // nullptr: batches go through `rows` too
   // The activations' quantizer for blocks of a multiple of 32 (nullptr: the scalar one). One
   // token's is serial work between two matrix-vector products, while the other threads wait:
   // scalar, it was ~3 % of a 110M-shape Q4_K token.

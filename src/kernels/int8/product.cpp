@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "kernels/int8/gemm.hpp"
 #include "kernels/int8/int8_kernels.hpp"
 #include "kernels/int8/kernel_set.hpp"
 
@@ -35,6 +36,12 @@ const KernelSet& active_set() {
   return forced ? *forced : default_set();
 }
 
+// The GEMM for `w` over a batch of n_tokens, or nullptr (the rows kernel then).
+detail::GemmFn gemm_fn(const Tensor& w, int n_tokens) {
+  if (n_tokens < detail::kGemmMinTokens || !detail::gemm_handles(w)) return nullptr;
+  return active_set().gemm[static_cast<int>(w.type)];
+}
+
 // The rows kernel for `w`, after checking that the kernels can multiply it.
 detail::RowsFn rows_fn(const Tensor& w) {
   detail::check_matrix(w);
@@ -44,6 +51,8 @@ detail::RowsFn rows_fn(const Tensor& w) {
 }
 
 }  // namespace
+
+bool detail::batch_uses_gemm(const Tensor& w, int n_tokens) { return gemm_fn(w, n_tokens) != nullptr; }
 
 detail::QuantizeFn detail::active_quantizer(int block) { return block % kQK == 0 ? active_set().quantize : nullptr; }
 
@@ -94,6 +103,10 @@ struct Product::Impl {
   const Tensor* weights[kMaxMatrices] = {};
   const detail::Acts* acts[kMaxMatrices] = {};
   detail::RowsFn fns[kMaxMatrices] = {};
+  // A batch: the GEMM, over the activations laid out for it (shared like acts).
+  detail::GemmFn gemms[kMaxMatrices] = {};
+  detail::TokenPanelBuffer panel_buffers[kMaxMatrices];
+  const detail::TokenPanelBuffer* panels[kMaxMatrices] = {};
   int n_tokens = 0;
 };
 
@@ -110,23 +123,35 @@ void Product::prepare(std::span<const Tensor* const> weights, const float* x, in
     const Tensor* w = weights[i];
     if (w == nullptr) continue;
     p.fns[i] = rows_fn(*w);
+    p.gemms[i] = gemm_fn(*w, n_tokens);
     blocks[i] = detail::act_block(*w);
     std::size_t same = 0;  // an earlier matrix that reads x the same way
     while (same < i && !(p.weights[same] && blocks[same] == blocks[i] && p.weights[same]->cols == w->cols)) ++same;
     if (same < i) {
       p.acts[i] = p.acts[same];
+      p.panels[i] = p.panels[same];
+      if (p.gemms[i] != nullptr && p.panels[i] == nullptr) {  // the earlier one has no GEMM (a Q6_K v beside Q4_K q, k)
+        p.panel_buffers[i].build(p.acts[i], n_tokens, w->cols, blocks[i]);
+        p.panels[i] = &p.panel_buffers[i];
+      }
       continue;
     }
     p.buffers[i].quantize(x, w->cols, n_tokens, blocks[i], pool);
     p.token_acts[i].resize(static_cast<std::size_t>(std::max(n_tokens, 0)));
     for (int t = 0; t < n_tokens; ++t) p.token_acts[i][t] = p.buffers[i].acts(t);
     p.acts[i] = p.token_acts[i].data();
+    p.panels[i] = nullptr;
+    if (p.gemms[i] != nullptr) {
+      p.panel_buffers[i].build(p.acts[i], n_tokens, w->cols, blocks[i]);
+      p.panels[i] = &p.panel_buffers[i];
+    }
   }
 }
 
 void Product::rows(std::size_t i, float* y, std::int64_t row_begin, std::int64_t row_end) const {
   const Impl& p = *impl_;
   const Tensor& w = *p.weights[i];
+  if (p.gemms[i] != nullptr) return p.gemms[i](w, p.panels[i]->panel(), y, w.rows, row_begin, row_end);
   p.fns[i](w, p.acts[i], p.n_tokens, y, w.rows, row_begin, row_end);
 }
 

@@ -291,6 +291,7 @@ float RowHalf(const std::uint8_t* row, const Acts& a, std::int64_t n) {
 
 #if LLAMA2_QUANT_AVX512
 #include "kernels/int8/avx512-inl.hpp"
+#include "kernels/int8/gemm_avx512-inl.hpp"
 #endif
 
 // A Q8_GROUPED row: its group size picks the kernel (groups of a multiple of 32 only).
@@ -322,6 +323,7 @@ void WiderRows([[maybe_unused]] KernelSet& k) {
   set(DType::Q4_K, Rows512<KQuant<false>, RowKAvx512<false>>);
   set(DType::Q5_K, Rows512<KQuant<true>, RowKAvx512<true>>);
   set(DType::Q6_K, RowsOneByOne512<RowQ6KAvx512>);
+  SetGemms(k);
 #endif
 }
 

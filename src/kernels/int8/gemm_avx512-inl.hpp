@@ -1,0 +1,173 @@
+// The AVX-512 VNNI GEMM (gemm.hpp): included by x86-inl.hpp inside its namespace when
+// LLAMA2_QUANT_AVX512 is set. No include guard on purpose.
+//
+// A call decodes kTileRows weight rows at a time into int8 (a thread's DecodedRows, a few KB:
+// it stays in L1) and then runs every group of 16 tokens over them. Per activation block and
+// row: block / 4 vpdpbusd, each one 4 bytes of the row broadcast against 4 bytes of 16 tokens,
+// then one conversion and two or three float operations for 16 tokens. The loop is kept
+// plain: the rows of the tile are the inner loop, so one activation vector feeds kTileRows
+// vpdpbusd.
+
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// ---- Decoders: rows into DecodedRows, the same bytes as decode_rows_reference ----------------
+
+// The sum of 32 signed bytes: vpsadbw sums unsigned bytes, so flip the top bits (x + 128).
+inline std::int32_t SumBytes32(__m256i q) {
+  const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(q, _mm256_set1_epi8(-128)), _mm256_setzero_si256());
+  __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+  return _mm_cvtsi128_si32(t) - 32 * 128;
+}
+
+// The 16 bytes at p as [low nibbles | high nibbles], minus `offset`.
+inline __m256i Unpack16(const std::uint8_t* p, int offset) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), m = _mm_set1_epi8(0x0F);
+  const __m256i both = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+  return _mm256_sub_epi8(both, _mm256_set1_epi8(static_cast<char>(offset)));
+}
+
+inline void Put32(DecodedRows& out, std::int64_t at, __m256i q) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q.data() + at), q);
+}
+
+// Row `i` of the tile: q and, per 32 values, s, a and m.
+template <DType kType>
+void DecodeRow(const std::uint8_t* row, std::int64_t cols, int i, DecodedRows& out) {
+  const std::int64_t base = i * cols, sb = i * out.blocks;
+  std::int32_t* s = out.s.data() + sb;
+  float* a = out.a.data() + sb;
+  float* m = out.m.data() + sb;
+  if constexpr (kType == DType::Q8_0 || kType == DType::Q4_0 || kType == DType::Q4_1) {
+    constexpr int kBytes = kType == DType::Q8_0 ? 34 : kType == DType::Q4_0 ? 18 : 20;
+    for (std::int64_t b = 0; b < cols / kQK; ++b) {
+      const std::uint8_t* blk = row + b * kBytes;
+      const __m256i q = kType == DType::Q8_0 ? Load32(blk + 2) : kType == DType::Q4_0 ? Unpack16(blk + 2, 8) : Unpack16(blk + 4, 0);
+      Put32(out, base + b * kQK, q);
+      s[b] = 128 * SumBytes32(q);
+      a[b] = f16_to_f32(load_u16(blk));
+      m[b] = kType == DType::Q4_1 ? f16_to_f32(load_u16(blk + 2)) : 0.0f;
+    }
+  } else {  // Q4_K, Q5_K: sub-block j is the low (j even) or high nibbles of bytes 32 (j / 2) ..
+    constexpr bool kFive = kType == DType::Q5_K;
+    constexpr int kBytes = kFive ? 176 : 144;
+    for (std::int64_t sb_i = 0; sb_i < cols / kQKK; ++sb_i) {
+      const std::uint8_t* blk = row + sb_i * kBytes;
+      const float d = f16_to_f32(load_u16(blk)), dmin = f16_to_f32(load_u16(blk + 2));
+      const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
+      const __m256i qh = kFive ? Load32(blk + kQ5KQh) : _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        const __m256i v = Load32(qs + 32 * (j / 2));
+        __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
+        // Q5_K: bit j of qh byte l is value l's fifth bit (16-bit shifts: the mask keeps each
+        // byte's own bit).
+        if constexpr (kFive) q = _mm256_or_si256(q, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j), _mm256_set1_epi8(1)), 4));
+        const std::int64_t b = sb_i * 8 + j;
+        Put32(out, base + b * kQK, q);
+        s[b] = 128 * SumBytes32(q);
+        int sc, mn;
+        k_scale_min(blk + (kFive ? kQ5KScales : kQ4KScales), j, sc, mn);
+        a[b] = d * static_cast<float>(sc);
+        m[b] = -(dmin * static_cast<float>(mn));
+      }
+    }
+  }
+}
+
+// Q8_GROUPED: the row's bytes as they are, one scale per group of 32 or 64.
+inline void DecodeRowGrouped(const Tensor& w, std::int64_t r, int i, DecodedRows& out) {
+  const std::int64_t cols = w.cols, gs = w.group_size, sb = i * out.blocks;
+  const std::int8_t* q = w.i8() + r * cols;
+  std::memcpy(out.q.data() + i * cols, q, static_cast<std::size_t>(cols));
+  for (std::int64_t g = 0; g < cols / gs; ++g) {
+    std::int32_t sum = 0;
+    for (std::int64_t at = g * gs; at < (g + 1) * gs; at += 32) sum += SumBytes32(Load32(q + at));
+    out.s[sb + g] = 128 * sum;
+    out.a[sb + g] = w.scales[r * (cols / gs) + g];
+    out.m[sb + g] = 0.0f;
+  }
+}
+
+// ---- The kernel --------------------------------------------------------------------------
+
+// Rows row0 .. row0 + R - 1 of the decoded tile against token group g: 16 tokens' sums per row.
+template <int R, int kGroups, bool kMins>
+[[gnu::always_inline]] inline void GemmTile(const DecodedRows& rows, int row0, const TokenPanel& p, int g, __m512* f) {
+  constexpr int kBlock = 4 * kGroups;
+  for (int r = 0; r < R; ++r) f[r] = _mm512_setzero_ps();
+  const std::int8_t* q[R];
+  for (int r = 0; r < R; ++r) q[r] = rows.q.data() + (row0 + r) * rows.cols;
+  for (std::int64_t b = 0; b < p.blocks; ++b) {
+    const std::uint8_t* u = p.group_u(g, b);
+    __m512i acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+    for (int k = 0; k < kGroups; ++k) {
+      const __m512i x = _mm512_loadu_si512(u + 64 * k);
+      for (int r = 0; r < R; ++r) {
+        std::int32_t w4;
+        std::memcpy(&w4, q[r] + b * kBlock + 4 * k, 4);
+        acc[r] = _mm512_dpbusd_epi32(acc[r], x, _mm512_set1_epi32(w4));
+      }
+    }
+    const __m512 d = _mm512_loadu_ps(p.group_d(g, b));
+    for (int r = 0; r < R; ++r) {
+      const std::int64_t at = (row0 + r) * rows.blocks + b;
+      const __m512i dot = _mm512_sub_epi32(acc[r], _mm512_set1_epi32(rows.s[at]));
+      f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(_mm512_set1_ps(rows.a[at]), d), f[r]);
+      if constexpr (kMins) f[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows.m[at]), _mm512_loadu_ps(p.group_dsum(g, b)), f[r]);
+    }
+  }
+}
+
+inline constexpr int kTileRows = 4;
+
+template <int kGroups, bool kMins>
+void GemmDecoded(const DecodedRows& rows, int count, std::int64_t row0, const TokenPanel& p, float* y, std::int64_t ldy) {
+  for (int g = 0; g < p.groups; ++g) {
+    const int lanes = std::min(kGemmLanes, p.n_tokens - g * kGemmLanes);
+    __m512 f[kTileRows];
+    if (count == kTileRows) {
+      GemmTile<kTileRows, kGroups, kMins>(rows, 0, p, g, f);
+    } else {
+      for (int r = 0; r < count; ++r) GemmTile<1, kGroups, kMins>(rows, r, p, g, f + r);
+    }
+    for (int r = 0; r < count; ++r) {
+      alignas(64) float lane[kGemmLanes];
+      _mm512_store_ps(lane, f[r]);
+      for (int j = 0; j < lanes; ++j) y[(g * kGemmLanes + j) * ldy + row0 + r] = lane[j];
+    }
+  }
+}
+
+// GemmFn for the ggml types and for Q8_GROUPED.
+template <DType kType>
+void Gemm512(const Tensor& w, const TokenPanel& p, float* y, std::int64_t ldy, std::int64_t row_begin, std::int64_t row_end) {
+  thread_local DecodedRows rows;
+  rows.resize(kTileRows, w.cols, p.blocks);
+  for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kTileRows) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kTileRows, row_end - r0));
+    for (int i = 0; i < count; ++i) {
+      if constexpr (kType == DType::Q8_GROUPED) DecodeRowGrouped(w, r0 + i, i, rows);
+      else DecodeRow<kType>(reinterpret_cast<const std::uint8_t*>(w.row_data(r0 + i)), w.cols, i, rows);
+    }
+    if (p.block == 64) GemmDecoded<16, false>(rows, count, r0, p, y, ldy);
+    else GemmDecoded<8, gemm_has_mins(kType)>(rows, count, r0, p, y, ldy);
+  }
+}
+
+inline void SetGemms(KernelSet& k) {
+  k.gemm[static_cast<int>(DType::Q8_0)] = Gemm512<DType::Q8_0>;
+  k.gemm[static_cast<int>(DType::Q4_0)] = Gemm512<DType::Q4_0>;
+  k.gemm[static_cast<int>(DType::Q4_1)] = Gemm512<DType::Q4_1>;
+  k.gemm[static_cast<int>(DType::Q4_K)] = Gemm512<DType::Q4_K>;
+  k.gemm[static_cast<int>(DType::Q5_K)] = Gemm512<DType::Q5_K>;
+  k.gemm[static_cast<int>(DType::Q8_GROUPED)] = Gemm512<DType::Q8_GROUPED>;
+}
+
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
