@@ -2,6 +2,7 @@
 // that reads fewer bytes per weight wins as long as its kernel keeps up with memory.
 //
 //   build/bench/quant_bench --benchmark_filter='Matvec/q8_0' --benchmark_repetitions=5
+//   build/bench/quant_bench --benchmark_filter='Matmul/.*tokens:128'   (prompt batches)
 //
 // Benchmarks are named Matvec/<type>/<kernel set> with args rows, cols, threads; shapes are
 // stories110M's (768 = dim, 2048 = hidden_dim, 32000 = vocab). Every kernel set this CPU has
@@ -68,6 +69,32 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 
+// A batch (a prompt): ops::matmul of `tokens` tokens on one thread; items are multiply-adds.
+// The quantized types go through the GEMM (gemm.hpp) where the kernel set has one, else one
+// token at a time through the row kernels (the avx2 and scalar sets).
+void run_matmul(benchmark::State& state, DType type, const std::string& kernel) {
+  int8::force_kernel(kernel);
+  const Matrix m(type, state.range(0), state.range(1));
+  const int tokens = static_cast<int>(state.range(2));
+  const auto x = random_floats(static_cast<std::size_t>(m.t.cols * tokens), 3);
+  std::vector<float> y(static_cast<std::size_t>(m.t.rows * tokens));
+  ThreadPool& p = pool(1);
+  for (auto _ : state) {
+    ops::matmul(m.t, x.data(), y.data(), tokens, p);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * m.t.size() * tokens));
+  int8::force_kernel("");
+}
+
+void batch_shapes(benchmark::internal::Benchmark* b) {
+  for (auto [rows, cols] : {std::pair{768, 768}, {2048, 768}, {768, 2048}})
+    for (int tokens : {8, 16, 128}) b->Args({rows, cols, tokens});
+  b->ArgNames({"rows", "cols", "tokens"});
+  b->UseRealTime();
+}
+
 // Registered at start-up, since the kernel sets depend on the CPU.
 const bool registered = [] {
   const std::pair<DType, const char*> types[] = {{DType::F32, "f32"},   {DType::Q8_GROUPED, "q8_grouped"},
@@ -83,6 +110,17 @@ const bool registered = [] {
       const std::string k = type == DType::F32 ? "highway" : int8::kernel_name();
       benchmark::RegisterBenchmark((base + "/" + k).c_str(), [type](benchmark::State& s) { run_matvec(s, type, ""); })
           ->Apply(shapes);
+    }
+  }
+  benchmark::RegisterBenchmark("Matmul/f32/highway", [](benchmark::State& s) { run_matmul(s, DType::F32, ""); })
+      ->Apply(batch_shapes);
+  for (auto [type, name] : types) {
+    if (type == DType::F32) continue;
+    for (const std::string& k : int8::available_kernels()) {
+      if (k == "scalar" || k == "avxvnni") continue;
+      benchmark::RegisterBenchmark((std::string("Matmul/") + name + "/" + k).c_str(),
+                                   [type, k](benchmark::State& s) { run_matmul(s, type, k); })
+          ->Apply(batch_shapes);
     }
   }
   return true;
