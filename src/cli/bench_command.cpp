@@ -53,7 +53,23 @@ constexpr int kBesideRepeats = 3;
 struct Machine {
   double bandwidth = 0;  // bytes/s
   double flops = 0;      // FLOP/s
+  double int8_ops = 0;   // int8 multiply-adds x 2 per second (the batch GEMM's peak); 0: no GEMM
 };
+
+// A prompt token's seconds at the machine's peaks: the matrices a batch of n_batch multiplies
+// with the int8 GEMM at the int8 peak, every other FLOP (fp32 matrices, the row kernels,
+// attention, the classifier of the last position) at the fp32 one. *int8_share: the int8
+// FLOPs' fraction of the token's.
+double prompt_seconds_at_peak(const Model& model, int n_prompt, int n_batch, const Machine& m, double* int8_share) {
+  const double total = tools::prompt_flops(model.config(), n_prompt) / n_prompt;
+  double int8_flops = 0;
+  if (m.int8_ops > 0)
+    for (const LayerWeights& l : model.weights().layers)
+      for (const Tensor* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w2, &l.w3})
+        if (int8::batch_uses_int8_gemm(*w, std::min(n_prompt, n_batch))) int8_flops += 2.0 * static_cast<double>(w->size());
+  *int8_share = int8_flops / total;
+  return (int8_flops > 0 ? int8_flops / m.int8_ops : 0.0) + (total - int8_flops) / m.flops;
+}
 
 struct Row {
   std::string model;
@@ -69,7 +85,7 @@ struct Row {
   double ceiling = 0;           // the roofline: bytes/s (tg: median beside the runs) or FLOP/s (pp)
   std::vector<double> bandwidth;  // tg: read bandwidth before the first and after each repetition
   std::uint64_t weight_bytes = 0;  // tg: weight bytes read per token
-  std::string roofline_kind;    // "bandwidth" or "flops"
+  std::string roofline_kind;    // "bandwidth", "flops" (fp32 peak) or "int8" (int8 and fp32 peaks)
   std::uint64_t rss_bytes = 0;  // resident memory after the test (tg only)
   double drafts_kept = -1;      // speculative tg: fraction of the drafts kept; < 0: not speculative
   int streams = 0;              // batched decode: sequences per step; 0: not batched decode
@@ -102,6 +118,8 @@ std::string markdown_row(const Row& r) {
   }
   if (r.roofline >= 0 && r.roofline_kind == "flops")
     std::snprintf(roof, sizeof roof, "%.1f%% of %.0f GFLOP/s", 100 * r.roofline, r.ceiling / 1e9);
+  else if (r.roofline >= 0 && r.roofline_kind == "int8")
+    std::snprintf(roof, sizeof roof, "%.1f%% of %.0f Gop/s int8+fp32", 100 * r.roofline, r.ceiling / 1e9);
   else if (r.roofline >= 0)
     std::snprintf(roof, sizeof roof, "%.1f%% of %.1f GB/s", 100 * r.roofline, r.ceiling / 1e9);
   else
@@ -268,7 +286,7 @@ int bench_command(int argc, char** argv) {
   for (int t : o.threads) {
     if (machine.count(t)) continue;
     ThreadPool pool(t);
-    machine[t] = {probe.measure(pool, 5), tools::measure_peak_flops(pool)};
+    machine[t] = {probe.measure(pool, 5), tools::measure_peak_flops(pool), tools::measure_peak_int8_ops(pool)};
   }
   const std::string cpu = tools::cpu_model_name();
   if (!o.json) {
@@ -276,8 +294,8 @@ int bench_command(int argc, char** argv) {
                        int8::kernel_name();
     for (const auto& [t, m] : machine) {
       char buf[128];
-      std::snprintf(buf, sizeof buf, "; %d thread%s: read %.1f GB/s, fp32 %.1f GFLOP/s", t, t == 1 ? "" : "s",
-                    m.bandwidth / 1e9, m.flops / 1e9);
+      std::snprintf(buf, sizeof buf, "; %d thread%s: read %.1f GB/s, fp32 %.1f GFLOP/s, int8 %.1f Gop/s", t,
+                    t == 1 ? "" : "s", m.bandwidth / 1e9, m.flops / 1e9, m.int8_ops / 1e9);
       line += buf;
     }
     emit(line + " (tg rows: against readings beside each repetition)\n\n"
@@ -313,9 +331,13 @@ int bench_command(int argc, char** argv) {
         tools::time_prompt(*model, prompt, state, scratch, pool);
         Row r = measure(base, "pp" + std::to_string(o.prompt), o.prompt, o.reps,
                         [&] { return tools::time_prompt(*model, prompt, state, scratch, pool); });
-        r.roofline_kind = "flops";
-        r.roofline = tools::prompt_flops(c, o.prompt) / o.prompt * r.rate.median / m.flops;
-        r.ceiling = m.flops;
+        // The ceiling: FLOPs per token over the seconds per token at the peaks (each matrix at
+        // the peak of the arithmetic that multiplies it).
+        double int8_share = 0;
+        const double seconds = prompt_seconds_at_peak(*model, o.prompt, o.batch, m, &int8_share);
+        r.roofline_kind = int8_share > 0 ? "int8" : "flops";
+        r.roofline = r.rate.median * seconds;
+        r.ceiling = tools::prompt_flops(c, o.prompt) / o.prompt / seconds;
         report(r);
       }
       if (o.gen > 0) {
@@ -438,7 +460,8 @@ int bench_command(int argc, char** argv) {
   if (o.json) {
     nlohmann::json threads = nlohmann::json::array();
     for (const auto& [t, m] : machine)
-      threads.push_back({{"threads", t}, {"read_bandwidth_bytes_per_s", m.bandwidth}, {"peak_flops", m.flops}});
+      threads.push_back({{"threads", t}, {"read_bandwidth_bytes_per_s", m.bandwidth}, {"peak_flops", m.flops},
+                         {"peak_int8_ops", m.int8_ops}});
     nlohmann::json results = nlohmann::json::array();
     for (const Row& r : rows) results.push_back(to_json(r));
     const nlohmann::json out = {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/machine.hpp"
+#include "kernels/int8/int8_kernels.hpp"
 
 // foreach_target.h includes this file once per target: shared constants need a guard.
 #ifndef LLAMA2_TOOLS_MACHINE_CONSTANTS
@@ -210,13 +211,16 @@ std::uint64_t ReadBandwidthProbe::resident_bytes() const {
 #endif
 }
 
-double measure_peak_flops(ThreadPool& pool, double seconds, int repeats) {
-  const double lanes = static_cast<double>(HWY_DYNAMIC_DISPATCH(FloatLanes)());
-  // Calibrate on one thread: double the iterations until a run lasts a tenth of the target.
+namespace {
+// The best rate of `repeats` runs of run(iterations, thread) on every thread of the pool, each
+// run lasting about `seconds` (calibrated on one thread: the iterations double until a run lasts a
+// tenth of that); `ops` is the count one iteration does on one thread.
+template <class Run>
+double best_rate(ThreadPool& pool, double seconds, int repeats, double ops, Run run) {
   std::size_t iterations = 1 << 12;
   for (;;) {
     const auto t0 = Clock::now();
-    g_sink = g_sink + HWY_DYNAMIC_DISPATCH(FmaChains)(iterations, 1.0f);
+    g_sink = g_sink + run(iterations, 0);
     const double t = seconds_since(t0);
     if (t >= seconds / 10 || iterations >= (std::size_t{1} << 34)) {
       iterations = static_cast<std::size_t>(static_cast<double>(iterations) * seconds / std::max(t, 1e-9));
@@ -229,15 +233,28 @@ double measure_peak_flops(ThreadPool& pool, double seconds, int repeats) {
   double best = 0;
   for (int r = 0; r < std::max(1, repeats); ++r) {
     const auto t0 = Clock::now();
-    pool.run([&](int index, int) {
-      results[index] = HWY_DYNAMIC_DISPATCH(FmaChains)(iterations, 1.0f + static_cast<float>(index));
-    });
+    pool.run([&](int index, int) { results[index] = run(iterations, index); });
     const double t = seconds_since(t0);
     sink(results);
-    const double flops = 2.0 * lanes * kFmaChains * static_cast<double>(iterations) * pool.size();
-    if (t > 0) best = std::max(best, flops / t);
+    if (t > 0) best = std::max(best, ops * static_cast<double>(iterations) * pool.size() / t);
   }
   return best;
+}
+}  // namespace
+
+double measure_peak_flops(ThreadPool& pool, double seconds, int repeats) {
+  const double lanes = static_cast<double>(HWY_DYNAMIC_DISPATCH(FloatLanes)());
+  return best_rate(pool, seconds, repeats, 2.0 * lanes * kFmaChains, [](std::size_t iterations, int index) {
+    return HWY_DYNAMIC_DISPATCH(FmaChains)(iterations, 1.0f + static_cast<float>(index));
+  });
+}
+
+double measure_peak_int8_ops(ThreadPool& pool, double seconds, int repeats) {
+  const int8::DotProbe probe = int8::dot_probe();
+  if (probe.run == nullptr) return 0;
+  return best_rate(pool, seconds, repeats, 2.0 * probe.macs_per_iteration, [&](std::size_t iterations, int index) {
+    return static_cast<float>(probe.run(static_cast<std::int64_t>(iterations), index + 1));
+  });
 }
 
 std::uint64_t current_rss_bytes() { return status_kib("VmRSS"); }

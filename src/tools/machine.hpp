@@ -50,6 +50,11 @@ class ReadBandwidthProbe {
 // the widest SIMD target, on every thread of the pool; each run lasts about `seconds`.
 double measure_peak_flops(ThreadPool& pool, double seconds = 0.05, int repeats = 5);
 
+// Peak int8 multiply-add rate of the quantized kernels' batch GEMM, in ops/s (a multiply-add
+// counts 2, like an FMA): the same kind of run as measure_peak_flops, over the kernel set's own
+// instruction (vpdpbusd). 0 where the active set has no GEMM.
+double measure_peak_int8_ops(ThreadPool& pool, double seconds = 0.05, int repeats = 5);
+
 // Resident set size of this process now and at its peak (VmRSS / VmHWM), in bytes; 0 where
 // /proc/self/status is unavailable.
 std::uint64_t current_rss_bytes();

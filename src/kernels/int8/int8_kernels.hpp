@@ -59,6 +59,18 @@ const char* kernel_name();
 // Throws Error for a name not in available_kernels(). Not thread-safe with running kernels.
 void force_kernel(const std::string& name);
 
+// The int8 multiply-add peak of the active kernel set's batch GEMM, for `llama2 bench`: runs
+// `iterations` steps of independent chains of its instruction, each step `macs_per_iteration`
+// multiply-adds, and returns a sum to keep. run is nullptr where the set has no GEMM.
+struct DotProbe {
+  std::int32_t (*run)(std::int64_t iterations, std::int32_t seed) = nullptr;
+  int macs_per_iteration = 0;
+};
+DotProbe dot_probe();
+// Whether a batch of n_tokens multiplies `w` with the active set's integer GEMM (so the int8
+// peak, not the fp32 one, is its ceiling).
+bool batch_uses_int8_gemm(const Tensor& w, int n_tokens);
+
 namespace reference {
 // The integer algorithm of the fast kernels, written as plain scalar loops: the spec and the
 // test oracle. Quantizes x exactly like the fast kernels do.

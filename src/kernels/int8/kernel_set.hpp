@@ -97,6 +97,10 @@ struct KernelSet {
   const char* name = "";
   RowsFn rows[kNumDTypes] = {};  // nullptr: this set has no kernel for the type (use scalar)
   GemmFn gemm[kNumDTypes] = {};  // nullptr: batches go through `rows` too
+  // The GEMM's instruction in independent chains, for `llama2 bench`'s int8 peak: `iterations`
+  // steps of dot_chain_macs multiply-adds; returns a sum to keep (nullptr: no GEMM).
+  std::int32_t (*dot_chains)(std::int64_t iterations, std::int32_t seed) = nullptr;
+  int dot_chain_macs = 0;
   // The activations' quantizer for blocks of a multiple of 32 (nullptr: the scalar one). One
   // token's is serial work between two matrix-vector products, while the other threads wait:
   // scalar, it was ~3 % of a 110M-shape Q4_K token.

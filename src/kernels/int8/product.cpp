@@ -75,6 +75,10 @@ std::vector<std::string> available_kernels() {
 
 const char* kernel_name() { return active_set().name; }
 
+DotProbe dot_probe() { return {active_set().dot_chains, active_set().dot_chain_macs}; }
+
+bool batch_uses_int8_gemm(const Tensor& w, int n_tokens) { return w.type != DType::F32 && gemm_fn(w, n_tokens) != nullptr; }
+
 void force_kernel(const std::string& name) {
   if (name.empty()) {
     g_forced.store(nullptr);
