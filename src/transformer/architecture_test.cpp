@@ -104,11 +104,16 @@ TEST_P(ArchitectureKernelTest, BatchedPromptMatchesOneTokenAtATime) {
   for (const char* name : kShapes)
     for (DType type : gguf_types()) {
       SCOPED_TRACE(std::string(name) + " " + dtype_name(type));
-      const auto m = Model::load(micro_file(name, type));
+      // A batch the int8 GEMM multiplies sums in another order than one token's row kernels:
+      // then, as between kernel sets (below), the files at output gain 1 and that tolerance.
+      const auto probe = Model::load(micro_file(name, type));
+      const bool gemm = int8::batch_uses_int8_gemm(probe->weights().layers[0].wq, 13);
+      const auto m = gemm ? Model::load(micro_file(name, type, /*output_gain=*/1.0f)) : Model::load(micro_file(name, type));
       const auto tokens = some_tokens(19, m->config().vocab_size, 3);
       const auto expected = forward_all(*m, tokens, pool);
       for (float x : expected) ASSERT_TRUE(std::isfinite(x));
-      for (int split : {0, 6}) EXPECT_LE(max_abs_diff(forward_split(*m, tokens, split, pool), expected), 1e-4f);
+      for (int split : {0, 6})
+        EXPECT_LE(max_abs_diff(forward_split(*m, tokens, split, pool), expected), gemm ? 2e-4f : 1e-4f) << split;
     }
 }
 
