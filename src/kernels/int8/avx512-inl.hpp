@@ -239,9 +239,8 @@ struct Q4_1x512 {
 // (Acts::qk). Q5_K is Q4_K plus a fifth bit per value: bit j of qh byte i belongs to value i of
 // sub-block j; a mask test adds it in as bit 4.
 
-// The super-block's eight sub-block scales times the activation scales `d` (a.d or a.dk, from
-// block ab on); adds the mins' terms to mins_acc.
-inline __m256 KScales(const std::uint8_t* blk, const Acts& a, const float* d, std::int64_t ab, __m256& mins_acc) {
+// The super-block's 16 six-bit values [scales 0-7 | mins 0-7], one per byte.
+inline __m128i KSixBits(const std::uint8_t* blk) {
   // The 12 bytes q of 6-bit scales and mins (the first 16 bytes read, all inside the block):
   // scale j < 4 is q[j] & 63 and min j is q[j + 4] & 63; for j >= 4 the low 4 bits come from
   // q[j + 4] (scale: its low nibble, min: its high one) and the top 2 bits from the top bits
@@ -254,13 +253,23 @@ inline __m256 KScales(const std::uint8_t* blk, const Acts& a, const float* d, st
   const __m128i m0f = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
   const __m128i m30 = _mm_setr_epi8(0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48);
   // 16-bit shifts: the bits a byte takes from its neighbour are masked off.
-  const __m128i six = _mm_or_si128(_mm_or_si128(_mm_and_si128(low, m3f), _mm_and_si128(_mm_srli_epi16(low, 4), m0f)),
-                                   _mm_and_si128(_mm_srli_epi16(top, 2), m30));
-  // All 16 six-bit values widened at once, [scales | mins], times [d x 8 | dmin x 8].
-  const __m512 sc_m = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(six));
+  return _mm_or_si128(_mm_or_si128(_mm_and_si128(low, m3f), _mm_and_si128(_mm_srli_epi16(low, 4), m0f)),
+                      _mm_and_si128(_mm_srli_epi16(top, 2), m30));
+}
+
+// [scale_j x d (j < 8) | min_j x dmin]: the 16 six-bit values widened at once, times
+// [d x 8 | dmin x 8].
+inline __m512 KScaledSixBits(const std::uint8_t* blk) {
+  const __m512 sc_m = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(KSixBits(blk)));
   const __m512 d_dmin = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                               _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadu_si32(blk))));
-  const __m512 scaled = _mm512_mul_ps(sc_m, d_dmin);
+  return _mm512_mul_ps(sc_m, d_dmin);
+}
+
+// The super-block's eight sub-block scales times the activation scales `d` (a.d or a.dk, from
+// block ab on); adds the mins' terms to mins_acc.
+inline __m256 KScales(const std::uint8_t* blk, const Acts& a, const float* d, std::int64_t ab, __m256& mins_acc) {
+  const __m512 scaled = KScaledSixBits(blk);
   mins_acc = _mm256_fmadd_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(scaled), 1)),
                              _mm256_loadu_ps(a.dsum + ab), mins_acc);
   return _mm256_mul_ps(_mm512_castps512_ps256(scaled), _mm256_loadu_ps(d + ab));

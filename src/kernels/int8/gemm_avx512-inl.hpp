@@ -56,7 +56,10 @@ void DecodeRow(const std::uint8_t* row, std::int64_t cols, int i, DecodedRows& o
     constexpr int kBytes = kFive ? 176 : 144;
     for (std::int64_t sb_i = 0; sb_i < cols / kQKK; ++sb_i) {
       const std::uint8_t* blk = row + sb_i * kBytes;
-      const float d = F16(blk), dmin = F16(blk + 2);
+      // a = d * scale_j and m = -(dmin * min_j), all eight at once (the scales and mins are at the
+      // same offset in Q4_K and Q5_K).
+      alignas(64) float scaled[16];
+      _mm512_store_ps(scaled, KScaledSixBits(blk));
       const std::uint8_t* qs = blk + (kFive ? kQ5KQs : kQ4KQs);
       const __m256i qh = kFive ? Load32(blk + kQ5KQh) : _mm256_setzero_si256();
       for (int j = 0; j < 8; ++j) {
@@ -68,10 +71,8 @@ void DecodeRow(const std::uint8_t* row, std::int64_t cols, int i, DecodedRows& o
         const std::int64_t b = sb_i * 8 + j;
         Put32(out, base + b * kQK, q);
         s[b] = 128 * SumBytes32(q);
-        int sc, mn;
-        k_scale_min(blk + (kFive ? kQ5KScales : kQ4KScales), j, sc, mn);
-        a[b] = d * static_cast<float>(sc);
-        m[b] = -(dmin * static_cast<float>(mn));
+        a[b] = scaled[j];
+        m[b] = -scaled[8 + j];
       }
     }
   }
