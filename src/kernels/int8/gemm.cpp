@@ -17,7 +17,8 @@ bool gemm_handles(const Tensor& w) {
     case DType::Q4_0:
     case DType::Q4_1:
     case DType::Q4_K:
-    case DType::Q5_K: return true;
+    case DType::Q5_K:
+    case DType::Q6_K: return true;
     case DType::Q8_GROUPED: return w.group_size == 32 || w.group_size == 64;
     default: return false;
   }
@@ -58,19 +59,20 @@ void TokenPanelBuffer::build(const Acts* acts, int n_tokens, std::int64_t n, int
 // Weight rows
 // ---------------------------------------------------------------------------
 
-void DecodedRows::resize(int count, std::int64_t cols_, std::int64_t blocks_) {
-  cols = cols_, blocks = blocks_;
+void DecodedRows::resize(int count, std::int64_t cols_, std::int64_t blocks_, int parts_) {
+  cols = cols_, blocks = blocks_, parts = parts_;
   const auto rows = static_cast<std::size_t>(count);
   if (q.size() < rows * cols) q.resize(rows * cols);
-  if (s.size() < rows * blocks) s.resize(rows * blocks), a.resize(rows * blocks), m.resize(rows * blocks);
+  if (s.size() < rows * blocks * parts) s.resize(rows * blocks * parts), a.resize(rows * blocks * parts);
+  if (m.size() < rows * blocks) m.resize(rows * blocks);
 }
 
 void decode_rows_reference(const Tensor& w, std::int64_t row, int count, DecodedRows& out) {
-  const int block = act_block(w);
-  out.resize(count, w.cols, w.cols / block);
+  const int block = act_block(w), parts = gemm_parts(w.type), part = block / parts;
+  out.resize(count, w.cols, w.cols / block, parts);
   for (int i = 0; i < count; ++i) {
     std::int8_t* q = out.q.data() + i * w.cols;
-    float* a = out.a.data() + i * out.blocks;
+    float* a = out.a.data() + i * out.blocks * parts;
     float* m = out.m.data() + i * out.blocks;
     if (w.type == DType::Q8_GROUPED) {
       std::memcpy(q, w.row_data(row + i), static_cast<std::size_t>(w.cols));
@@ -83,13 +85,18 @@ void decode_rows_reference(const Tensor& w, std::int64_t row, int count, Decoded
       for (std::int64_t blk = 0; blk < w.cols / values; ++blk) {
         decode_int_block(w.type, data + blk * bytes, ib);
         std::memcpy(q + blk * values, ib.q, static_cast<std::size_t>(values));
-        for (int j = 0; j < values / kQK; ++j) a[blk * (values / kQK) + j] = ib.a[j], m[blk * (values / kQK) + j] = ib.m[j];
+        for (int j = 0; j < values / kQK; ++j) {
+          const std::int64_t b = blk * (values / kQK) + j;
+          m[b] = ib.m[j];
+          // Q6_K: a part's scale is a * its sub-block scale (exact: 11 by 8 significant bits).
+          for (int p = 0; p < parts; ++p) a[b * parts + p] = parts == 1 ? ib.a[j] : ib.a[j] * static_cast<float>(ib.isc[2 * j + p]);
+        }
       }
     }
-    for (std::int64_t b = 0; b < out.blocks; ++b) {
+    for (std::int64_t bp = 0; bp < out.blocks * parts; ++bp) {
       std::int32_t sum = 0;
-      for (int k = 0; k < block; ++k) sum += q[b * block + k];
-      out.s[i * out.blocks + b] = 128 * sum;
+      for (int k = 0; k < part; ++k) sum += q[bp * part + k];
+      out.s[i * out.blocks * parts + bp] = 128 * sum;
     }
   }
 }
@@ -109,11 +116,15 @@ void gemm_reference(const Tensor& w, const TokenPanel& p, float* y, std::int64_t
       float f = 0.0f;
       for (std::int64_t b = 0; b < p.blocks; ++b) {
         const std::uint8_t* u = p.group_u(g, b);
-        std::int32_t dot = 0;  // sum q (x + 128), then less 128 sum q: sum q x, exactly
-        for (int k = 0; k < p.block; ++k) dot += rows.q[b * p.block + k] * u[k / 4 * (4 * kGemmLanes) + 4 * lane + k % 4];
-        dot -= rows.s[b];
-        const float scale = rows.a[b] * p.group_d(g, b)[lane];
-        f = std::fma(static_cast<float>(dot), scale, f);
+        for (int part = 0; part < rows.parts; ++part) {
+          const int len = p.block / rows.parts;
+          std::int32_t dot = 0;  // sum q (x + 128), then less 128 sum q: sum q x, exactly
+          for (int k = part * len; k < (part + 1) * len; ++k)
+            dot += rows.q[b * p.block + k] * u[k / 4 * (4 * kGemmLanes) + 4 * lane + k % 4];
+          dot -= rows.s[b * rows.parts + part];
+          const float scale = rows.a[b * rows.parts + part] * p.group_d(g, b)[lane];
+          f = std::fma(static_cast<float>(dot), scale, f);
+        }
         if (mins) f = std::fma(rows.m[b], p.group_dsum(g, b)[lane], f);
       }
       y[t * ldy + r] = f;

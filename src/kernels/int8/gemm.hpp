@@ -4,10 +4,13 @@
 // a result vector is one token, so no horizontal sums, and a row's decode is shared by every
 // token of the call. Not part of the public API: int8::Product picks it (kernel_set.hpp).
 //
-// The arithmetic, per row r and token t (the spec; gemm_reference is it as plain loops):
-//   value of weight k in block b:  a[r][b] * q[r][k] + m[r][b]           (q small integers)
+// The arithmetic, per row r and token t (the spec; gemm_reference is it as plain loops). An
+// activation block b is one weight part, or two of 16 values for Q6_K (its 16-value sub-block
+// scales times its 6-bit values do not fit in int8, so each part keeps its own scale):
+//   value of weight k in part p of block b:  a[r][b][p] * q[r][k] + m[r][b]   (q small integers)
 //   f = 0;  for each block b in order:
-//     f = fma(float(sum_k q[r][k] * x[t][k]), a[r][b] * d[t][b], f)      (integer sum exact)
+//     for each part p in order:
+//       f = fma(float(sum_{k in p} q[r][k] * x[t][k]), a[r][b][p] * d[t][b], f)  (integer sum exact)
 //     f = fma(m[r][b], dsum[t][b], f)                                    (types with mins only)
 // The SIMD kernel computes sum q x as sum q (x + 128) - 128 sum q (x + 128 is the unsigned
 // operand vpdpbusd needs), which is exact, so it gives these bits for every token: the result
@@ -25,10 +28,11 @@ inline constexpr int kGemmLanes = 16;  // tokens per vector (one 512-bit vector 
 // at a time: the GEMM's 16 lanes would be mostly empty).
 inline constexpr int kGemmMinTokens = 6;
 
-// Whether the GEMM handles `w`: a type whose integer form has one scale per activation block
-// (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K; Q8_GROUPED with groups of 32 or 64). Q6_K's 16-value
-// sub-block scales times its 6-bit values do not fit in int8.
+// Whether the GEMM handles `w`: Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K; Q8_GROUPED with groups
+// of 32 or 64.
 bool gemm_handles(const Tensor& w);
+// Weight parts per activation block (above).
+constexpr int gemm_parts(DType t) { return t == DType::Q6_K ? 2 : 1; }
 // Whether int8::Product multiplies `w` by a batch of n_tokens with the active set's GEMM.
 bool batch_uses_gemm(const Tensor& w, int n_tokens);
 // Whether the type adds a per-block min (the second fma above).
@@ -63,14 +67,15 @@ class TokenPanelBuffer {
 };
 
 // ---- Weight rows, decoded ----------------------------------------------------------------
-// `count` rows from `row` on, in the integer form above: q [count][cols], and per row and
-// activation block s = 128 * sum q, a and m.
+// `count` rows from `row` on, in the integer form above: q [count][cols]; per row, activation
+// block and part s = 128 * sum q and a ([count][blocks][parts]); per row and block m.
 struct DecodedRows {
   std::vector<std::int8_t> q;
   std::vector<std::int32_t> s;
   std::vector<float> a, m;
   std::int64_t cols = 0, blocks = 0;
-  void resize(int count, std::int64_t cols_, std::int64_t blocks_);
+  int parts = 1;
+  void resize(int count, std::int64_t cols_, std::int64_t blocks_, int parts_);
 };
 // The plain decode (through decode_int_block), the reference the SIMD decoders equal.
 void decode_rows_reference(const Tensor& w, std::int64_t row, int count, DecodedRows& out);

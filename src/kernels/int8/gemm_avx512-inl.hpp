@@ -78,6 +78,40 @@ void DecodeRow(const std::uint8_t* row, std::int64_t cols, int i, DecodedRows& o
   }
 }
 
+// Q6_K: per 128 values, 64 bytes of low nibbles l and 32 of high bit pairs h; values
+// 32j .. 32j + 31 take the low (j = 0, 1) or high (j = 2, 3) nibbles of l[32 (j % 2) ..] and
+// bits 2j, 2j + 1 of h, less 32. Each 16-value half of a block is its own part, scaled by its
+// sub-block scale.
+inline void DecodeRowQ6K(const std::uint8_t* row, std::int64_t cols, int i, DecodedRows& out) {
+  constexpr int kBytes = 210;
+  const std::int64_t base = i * cols, sp = i * out.blocks * 2;
+  const __m256i lo4 = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
+  for (std::int64_t sb_i = 0; sb_i < cols / kQKK; ++sb_i) {
+    const std::uint8_t* blk = row + sb_i * kBytes;
+    const float d = F16(blk + kQ6KD);
+    for (int half = 0; half < 2; ++half) {
+      const std::uint8_t* ql = blk + kQ6KQl + 64 * half;
+      const __m256i h = Load32(blk + kQ6KQh + 32 * half);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i l = Load32(ql + 32 * (j % 2));
+        const __m256i nib = _mm256_and_si256(j < 2 ? l : _mm256_srli_epi16(l, 4), lo4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(h, 2 * j), three);
+        const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(hi, 4)), bias);
+        const std::int64_t b = sb_i * 8 + half * 4 + j;
+        Put32(out, base + b * kQK, q);
+        for (int part = 0; part < 2; ++part) {
+          const __m128i qp = part == 0 ? _mm256_castsi256_si128(q) : _mm256_extracti128_si256(q, 1);
+          const __m128i sad = _mm_sad_epu8(_mm_xor_si128(qp, _mm_set1_epi8(-128)), _mm_setzero_si128());
+          const std::int32_t sum = _mm_cvtsi128_si32(_mm_add_epi64(sad, _mm_unpackhi_epi64(sad, sad))) - 16 * 128;
+          out.s[sp + b * 2 + part] = 128 * sum;
+          out.a[sp + b * 2 + part] = d * static_cast<float>(static_cast<std::int8_t>(blk[kQ6KScales + 2 * (b % 8) + part]));
+        }
+        out.m[i * out.blocks + b] = 0.0f;
+      }
+    }
+  }
+}
+
 // Q8_GROUPED: the row's bytes as they are, one scale per group of 32 or 64.
 inline void DecodeRowGrouped(const Tensor& w, std::int64_t r, int i, DecodedRows& out) {
   const std::int64_t cols = w.cols, gs = w.group_size, sb = i * out.blocks;
@@ -97,40 +131,44 @@ inline void DecodeRowGrouped(const Tensor& w, std::int64_t r, int i, DecodedRows
 // Rows row0 .. row0 + R - 1 of the decoded tile against token groups g .. g + G - 1: f[r * G + i]
 // holds row r's sums for the 16 tokens of group g + i. Each broadcast weight feeds G vpdpbusd
 // and each activation vector R; a row's integer sum starts at -128 sum q (exact either way).
-template <int R, int G, int kGroups, bool kMins>
+template <int R, int G, int kGroups, int kParts, bool kMins>
 [[gnu::always_inline]] inline void GemmTile(const DecodedRows& rows, int row0, const TokenPanel& p, int g, __m512* f) {
-  constexpr int kBlock = 4 * kGroups;
+  constexpr int kBlock = 4 * kGroups, kPartGroups = kGroups / kParts;
   for (int i = 0; i < R * G; ++i) f[i] = _mm512_setzero_ps();
   const std::int8_t* q[R];
   for (int r = 0; r < R; ++r) q[r] = rows.q.data() + (row0 + r) * rows.cols;
   for (std::int64_t b = 0; b < p.blocks; ++b) {
     const std::uint8_t* u[G];
     for (int i = 0; i < G; ++i) u[i] = p.group_u(g + i, b);
-    __m512i acc[R * G];
-    for (int r = 0; r < R; ++r) {
-      const __m512i start = _mm512_set1_epi32(-rows.s[(row0 + r) * rows.blocks + b]);
-      for (int i = 0; i < G; ++i) acc[r * G + i] = start;
-    }
-#pragma GCC unroll 16
-    for (int k = 0; k < kGroups; ++k) {
-      __m512i x[G];
-      for (int i = 0; i < G; ++i) x[i] = _mm512_loadu_si512(u[i] + 64 * k);
-      for (int r = 0; r < R; ++r) {
-        std::int32_t w4;
-        std::memcpy(&w4, q[r] + b * kBlock + 4 * k, 4);
-        const __m512i w = _mm512_set1_epi32(w4);
-        for (int i = 0; i < G; ++i) acc[r * G + i] = _mm512_dpbusd_epi32(acc[r * G + i], x[i], w);
-      }
-    }
     __m512 d[G];
     for (int i = 0; i < G; ++i) d[i] = _mm512_loadu_ps(p.group_d(g + i, b));
-    for (int r = 0; r < R; ++r) {
-      const std::int64_t at = (row0 + r) * rows.blocks + b;
-      const __m512 a = _mm512_set1_ps(rows.a[at]);
-      for (int i = 0; i < G; ++i) {
-        f[r * G + i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r * G + i]), _mm512_mul_ps(a, d[i]), f[r * G + i]);
-        if constexpr (kMins)
-          f[r * G + i] = _mm512_fmadd_ps(_mm512_set1_ps(rows.m[at]), _mm512_loadu_ps(p.group_dsum(g + i, b)), f[r * G + i]);
+    for (int part = 0; part < kParts; ++part) {
+      __m512i acc[R * G];
+      for (int r = 0; r < R; ++r) {
+        const __m512i start = _mm512_set1_epi32(-rows.s[((row0 + r) * rows.blocks + b) * kParts + part]);
+        for (int i = 0; i < G; ++i) acc[r * G + i] = start;
+      }
+#pragma GCC unroll 16
+      for (int k = part * kPartGroups; k < (part + 1) * kPartGroups; ++k) {
+        __m512i x[G];
+        for (int i = 0; i < G; ++i) x[i] = _mm512_loadu_si512(u[i] + 64 * k);
+        for (int r = 0; r < R; ++r) {
+          std::int32_t w4;
+          std::memcpy(&w4, q[r] + b * kBlock + 4 * k, 4);
+          const __m512i w = _mm512_set1_epi32(w4);
+          for (int i = 0; i < G; ++i) acc[r * G + i] = _mm512_dpbusd_epi32(acc[r * G + i], x[i], w);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        const __m512 a = _mm512_set1_ps(rows.a[((row0 + r) * rows.blocks + b) * kParts + part]);
+        for (int i = 0; i < G; ++i)
+          f[r * G + i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r * G + i]), _mm512_mul_ps(a, d[i]), f[r * G + i]);
+      }
+    }
+    if constexpr (kMins) {
+      for (int r = 0; r < R; ++r) {
+        const __m512 m = _mm512_set1_ps(rows.m[(row0 + r) * rows.blocks + b]);
+        for (int i = 0; i < G; ++i) f[r * G + i] = _mm512_fmadd_ps(m, _mm512_loadu_ps(p.group_dsum(g + i, b)), f[r * G + i]);
       }
     }
   }
@@ -161,26 +199,26 @@ inline void StoreTile(const __m512* f, int count, int g, int n_groups, const Tok
 // (Tiles first, groups inner, streamed the whole panel from L2 per tile and scattered each store
 // to its own cache line: 2048 x 768 by 128 tokens ran at 110 against 160 G multiply-adds/s for
 // 768 x 2048.)
-template <int G, int kGroups, bool kMins>
+template <int G, int kGroups, int kParts, bool kMins>
 [[gnu::always_inline]] inline void GemmGroups(const DecodedRows& rows, int count, std::int64_t row0, const TokenPanel& p, int g,
                                               float* y, std::int64_t ldy) {
   __m512 f[kTileRows * G];
   int r = 0;
   for (; r + kTileRows <= count; r += kTileRows) {
-    GemmTile<kTileRows, G, kGroups, kMins>(rows, r, p, g, f);
+    GemmTile<kTileRows, G, kGroups, kParts, kMins>(rows, r, p, g, f);
     StoreTile<G>(f, kTileRows, g, G, p, row0 + r, y, ldy);
   }
   for (; r < count; ++r) {
-    GemmTile<1, G, kGroups, kMins>(rows, r, p, g, f);
+    GemmTile<1, G, kGroups, kParts, kMins>(rows, r, p, g, f);
     StoreTile<G>(f, 1, g, G, p, row0 + r, y, ldy);
   }
 }
 
-template <int kGroups, bool kMins>
+template <int kGroups, int kParts, bool kMins>
 void GemmDecoded(const DecodedRows& rows, int count, std::int64_t row0, const TokenPanel& p, float* y, std::int64_t ldy) {
   int g = 0;
-  for (; g + kTileGroups <= p.groups; g += kTileGroups) GemmGroups<kTileGroups, kGroups, kMins>(rows, count, row0, p, g, y, ldy);
-  for (; g < p.groups; ++g) GemmGroups<1, kGroups, kMins>(rows, count, row0, p, g, y, ldy);  // groups left over
+  for (; g + kTileGroups <= p.groups; g += kTileGroups) GemmGroups<kTileGroups, kGroups, kParts, kMins>(rows, count, row0, p, g, y, ldy);
+  for (; g < p.groups; ++g) GemmGroups<1, kGroups, kParts, kMins>(rows, count, row0, p, g, y, ldy);  // groups left over
 }
 
 // Rows decoded at a time: 16 x 768 int8 is 12 KB, in L1 beside the activations of G groups.
@@ -190,15 +228,16 @@ inline constexpr int kChunkRows = 16;
 template <DType kType>
 void Gemm512(const Tensor& w, const TokenPanel& p, float* y, std::int64_t ldy, std::int64_t row_begin, std::int64_t row_end) {
   thread_local DecodedRows rows;
-  rows.resize(kChunkRows, w.cols, p.blocks);
+  rows.resize(kChunkRows, w.cols, p.blocks, gemm_parts(kType));
   for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kChunkRows) {
     const int count = static_cast<int>(std::min<std::int64_t>(kChunkRows, row_end - r0));
     for (int i = 0; i < count; ++i) {
       if constexpr (kType == DType::Q8_GROUPED) DecodeRowGrouped(w, r0 + i, i, rows);
+      else if constexpr (kType == DType::Q6_K) DecodeRowQ6K(reinterpret_cast<const std::uint8_t*>(w.row_data(r0 + i)), w.cols, i, rows);
       else DecodeRow<kType>(reinterpret_cast<const std::uint8_t*>(w.row_data(r0 + i)), w.cols, i, rows);
     }
-    if (p.block == 64) GemmDecoded<16, false>(rows, count, r0, p, y, ldy);
-    else GemmDecoded<8, gemm_has_mins(kType)>(rows, count, r0, p, y, ldy);
+    if (p.block == 64) GemmDecoded<16, 1, false>(rows, count, r0, p, y, ldy);
+    else GemmDecoded<8, gemm_parts(kType), gemm_has_mins(kType)>(rows, count, r0, p, y, ldy);
   }
 }
 
@@ -226,6 +265,7 @@ inline void SetGemms(KernelSet& k) {
   k.gemm[static_cast<int>(DType::Q4_1)] = Gemm512<DType::Q4_1>;
   k.gemm[static_cast<int>(DType::Q4_K)] = Gemm512<DType::Q4_K>;
   k.gemm[static_cast<int>(DType::Q5_K)] = Gemm512<DType::Q5_K>;
+  k.gemm[static_cast<int>(DType::Q6_K)] = Gemm512<DType::Q6_K>;
   k.gemm[static_cast<int>(DType::Q8_GROUPED)] = Gemm512<DType::Q8_GROUPED>;
 }
 
