@@ -56,17 +56,17 @@ struct Machine {
   double int8_ops = 0;   // int8 multiply-adds x 2 per second (the batch GEMM's peak); 0: no GEMM
 };
 
-// A prompt token's seconds at the machine's peaks: the matrices a batch of n_batch multiplies
-// with the int8 GEMM at the int8 peak, every other FLOP (fp32 matrices, the row kernels,
-// attention, the classifier of the last position) at the fp32 one. *int8_share: the int8
-// FLOPs' fraction of the token's.
-double prompt_seconds_at_peak(const Model& model, int n_prompt, int n_batch, const Machine& m, double* int8_share) {
+// A token's seconds at the machine's peaks, for a prompt of n_prompt tokens (its FLOPs per
+// token) run in passes of n_batch tokens: the matrices such a pass multiplies with the int8
+// GEMM at the int8 peak, every other FLOP (fp32 matrices, the row kernels, attention, the
+// classifier of the last position) at the fp32 one. *int8_share: the int8 FLOPs' fraction.
+double seconds_at_peak(const Model& model, int n_prompt, int n_batch, const Machine& m, double* int8_share) {
   const double total = tools::prompt_flops(model.config(), n_prompt) / n_prompt;
   double int8_flops = 0;
   if (m.int8_ops > 0)
     for (const LayerWeights& l : model.weights().layers)
       for (const Tensor* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w1, &l.w2, &l.w3})
-        if (int8::batch_uses_int8_gemm(*w, std::min(n_prompt, n_batch))) int8_flops += 2.0 * static_cast<double>(w->size());
+        if (int8::batch_uses_int8_gemm(*w, n_batch)) int8_flops += 2.0 * static_cast<double>(w->size());
   *int8_share = int8_flops / total;
   return (int8_flops > 0 ? int8_flops / m.int8_ops : 0.0) + (total - int8_flops) / m.flops;
 }
@@ -334,7 +334,7 @@ int bench_command(int argc, char** argv) {
         // The ceiling: FLOPs per token over the seconds per token at the peaks (each matrix at
         // the peak of the arithmetic that multiplies it).
         double int8_share = 0;
-        const double seconds = prompt_seconds_at_peak(*model, o.prompt, o.batch, m, &int8_share);
+        const double seconds = seconds_at_peak(*model, o.prompt, std::min(o.prompt, o.batch), m, &int8_share);
         r.roofline_kind = int8_share > 0 ? "int8" : "flops";
         r.roofline = r.rate.median * seconds;
         r.ceiling = tools::prompt_flops(c, o.prompt) / o.prompt / seconds;
@@ -423,17 +423,21 @@ int bench_command(int argc, char** argv) {
                         });
         r.streams = streams;
         r.weight_bytes = model->weight_bytes_per_token();
-        const double token_flops = tools::prompt_flops(c, 1);
+        // Tokens per second at the peaks: the int8 GEMM's matrices (a pass of `streams` tokens)
+        // at the int8 one, the rest at the fp32 one.
+        double int8_share = 0;
+        const double token_seconds = seconds_at_peak(*model, 1, streams, m, &int8_share);
+        const double by_flops = 1.0 / token_seconds, peak = tools::prompt_flops(c, 1) * by_flops;
         std::vector<double> fractions, ceilings;
         bool compute_bound = false;
         for (std::size_t i = 0; i < r.seconds.size(); ++i) {
           const double bw = std::max(bandwidth[i], bandwidth[i + 1]);
-          const double by_bandwidth = streams * bw / static_cast<double>(r.weight_bytes), by_flops = m.flops / token_flops;
+          const double by_bandwidth = streams * bw / static_cast<double>(r.weight_bytes);
           compute_bound = by_flops < by_bandwidth;
-          ceilings.push_back(compute_bound ? m.flops : bw);
+          ceilings.push_back(compute_bound ? peak : bw);
           fractions.push_back(static_cast<double>(o.gen) * streams / r.seconds[i] / std::min(by_bandwidth, by_flops));
         }
-        r.roofline_kind = compute_bound ? "flops" : "bandwidth";
+        r.roofline_kind = compute_bound ? (int8_share > 0 ? "int8" : "flops") : "bandwidth";
         r.roofline = tools::summarize(fractions).median;
         r.ceiling = tools::summarize(ceilings).median;
         r.bandwidth = bandwidth;
