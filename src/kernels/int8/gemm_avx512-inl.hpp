@@ -128,97 +128,132 @@ inline void DecodeRowGrouped(const Tensor& w, std::int64_t r, int i, DecodedRows
 
 // ---- The kernel --------------------------------------------------------------------------
 
+// The vector width a tile runs at: all 16 lanes of a token group, or the first 8 (a group of
+// at most 8 tokens: a batch of 6-8, the server's 8 streams), where 256-bit vpdpbusd does the
+// same lanes' work in half the width. Each lane's arithmetic is the same at either width.
+struct Lanes16 {
+  using I = __m512i;
+  using F = __m512;
+  static constexpr int kLanes = 16;
+  static I LoadI(const std::uint8_t* p) { return _mm512_loadu_si512(p); }
+  static I Set1I(std::int32_t v) { return _mm512_set1_epi32(v); }
+  static I Dot(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static F LoadF(const float* p) { return _mm512_loadu_ps(p); }
+  static F Set1F(float v) { return _mm512_set1_ps(v); }
+  static F Zero() { return _mm512_setzero_ps(); }
+  static F MulAdd(I dot, F a, F d, F f) { return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(a, d), f); }
+  static F MulAddF(F m, F ds, F f) { return _mm512_fmadd_ps(m, ds, f); }
+  static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
+};
+struct Lanes8 {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr int kLanes = 8;
+  static I LoadI(const std::uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I Set1I(std::int32_t v) { return _mm256_set1_epi32(v); }
+  static I Dot(I acc, I u, I s) { return _mm256_dpbusd_epi32(acc, u, s); }
+  static F LoadF(const float* p) { return _mm256_loadu_ps(p); }
+  static F Set1F(float v) { return _mm256_set1_ps(v); }
+  static F Zero() { return _mm256_setzero_ps(); }
+  static F MulAdd(I dot, F a, F d, F f) { return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(a, d), f); }
+  static F MulAddF(F m, F ds, F f) { return _mm256_fmadd_ps(m, ds, f); }
+  static void Store(float* p, F v) { _mm256_storeu_ps(p, v); }
+};
+
 // Rows row0 .. row0 + R - 1 of the decoded tile against token groups g .. g + G - 1: f[r * G + i]
-// holds row r's sums for the 16 tokens of group g + i. Each broadcast weight feeds G vpdpbusd
+// holds row r's sums for the tokens of group g + i. Each broadcast weight feeds G vpdpbusd
 // and each activation vector R; a row's integer sum starts at -128 sum q (exact either way).
-template <int R, int G, int kGroups, int kParts, bool kMins>
-[[gnu::always_inline]] inline void GemmTile(const DecodedRows& rows, int row0, const TokenPanel& p, int g, __m512* f) {
+template <class V, int R, int G, int kGroups, int kParts, bool kMins>
+[[gnu::always_inline]] inline void GemmTile(const DecodedRows& rows, int row0, const TokenPanel& p, int g, typename V::F* f) {
+  using I = typename V::I;
+  using F = typename V::F;
   constexpr int kBlock = 4 * kGroups, kPartGroups = kGroups / kParts;
-  for (int i = 0; i < R * G; ++i) f[i] = _mm512_setzero_ps();
+  for (int i = 0; i < R * G; ++i) f[i] = V::Zero();
   const std::int8_t* q[R];
   for (int r = 0; r < R; ++r) q[r] = rows.q.data() + (row0 + r) * rows.cols;
   for (std::int64_t b = 0; b < p.blocks; ++b) {
     const std::uint8_t* u[G];
     for (int i = 0; i < G; ++i) u[i] = p.group_u(g + i, b);
-    __m512 d[G];
-    for (int i = 0; i < G; ++i) d[i] = _mm512_loadu_ps(p.group_d(g + i, b));
+    F d[G];
+    for (int i = 0; i < G; ++i) d[i] = V::LoadF(p.group_d(g + i, b));
     for (int part = 0; part < kParts; ++part) {
-      __m512i acc[R * G];
+      I acc[R * G];
       for (int r = 0; r < R; ++r) {
-        const __m512i start = _mm512_set1_epi32(-rows.s[((row0 + r) * rows.blocks + b) * kParts + part]);
+        const I start = V::Set1I(-rows.s[((row0 + r) * rows.blocks + b) * kParts + part]);
         for (int i = 0; i < G; ++i) acc[r * G + i] = start;
       }
 #pragma GCC unroll 16
       for (int k = part * kPartGroups; k < (part + 1) * kPartGroups; ++k) {
-        __m512i x[G];
-        for (int i = 0; i < G; ++i) x[i] = _mm512_loadu_si512(u[i] + 64 * k);
+        I x[G];
+        for (int i = 0; i < G; ++i) x[i] = V::LoadI(u[i] + 64 * k);
         for (int r = 0; r < R; ++r) {
           std::int32_t w4;
           std::memcpy(&w4, q[r] + b * kBlock + 4 * k, 4);
-          const __m512i w = _mm512_set1_epi32(w4);
-          for (int i = 0; i < G; ++i) acc[r * G + i] = _mm512_dpbusd_epi32(acc[r * G + i], x[i], w);
+          const I w = V::Set1I(w4);
+          for (int i = 0; i < G; ++i) acc[r * G + i] = V::Dot(acc[r * G + i], x[i], w);
         }
       }
       for (int r = 0; r < R; ++r) {
-        const __m512 a = _mm512_set1_ps(rows.a[((row0 + r) * rows.blocks + b) * kParts + part]);
-        for (int i = 0; i < G; ++i)
-          f[r * G + i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r * G + i]), _mm512_mul_ps(a, d[i]), f[r * G + i]);
+        const F a = V::Set1F(rows.a[((row0 + r) * rows.blocks + b) * kParts + part]);
+        for (int i = 0; i < G; ++i) f[r * G + i] = V::MulAdd(acc[r * G + i], a, d[i], f[r * G + i]);
       }
     }
     if constexpr (kMins) {
       for (int r = 0; r < R; ++r) {
-        const __m512 m = _mm512_set1_ps(rows.m[(row0 + r) * rows.blocks + b]);
-        for (int i = 0; i < G; ++i) f[r * G + i] = _mm512_fmadd_ps(m, _mm512_loadu_ps(p.group_dsum(g + i, b)), f[r * G + i]);
+        const F m = V::Set1F(rows.m[(row0 + r) * rows.blocks + b]);
+        for (int i = 0; i < G; ++i) f[r * G + i] = V::MulAddF(m, V::LoadF(p.group_dsum(g + i, b)), f[r * G + i]);
       }
     }
   }
 }
 
-#ifndef LLAMA2_GEMM_R
-#define LLAMA2_GEMM_R 4
-#define LLAMA2_GEMM_G 2
-#endif
-inline constexpr int kTileRows = LLAMA2_GEMM_R, kTileGroups = LLAMA2_GEMM_G;
+// A tile: 4 rows x 2 token groups, 8 independent vpdpbusd chains (quant_bench, 2048 x 768 by
+// 128 tokens, one core: 8 rows x 1 group 107-109, 6 x 2 125, 4 x 3 129, 4 x 2 123-136 G
+// multiply-adds/s; 3 x 4 spilled registers, 79).
+inline constexpr int kTileRows = 4, kTileGroups = 2;
 
 // Stores rows [0, count) of f (R rows x G groups from group g) into y.
-template <int G>
-inline void StoreTile(const __m512* f, int count, int g, int n_groups, const TokenPanel& p, std::int64_t row0, float* y,
+template <class V, int G>
+inline void StoreTile(const typename V::F* f, int count, int g, const TokenPanel& p, std::int64_t row0, float* y,
                       std::int64_t ldy) {
   for (int r = 0; r < count; ++r)
-    for (int i = 0; i < n_groups; ++i) {
-      const int lanes = std::min(kGemmLanes, p.n_tokens - (g + i) * kGemmLanes);
+    for (int i = 0; i < G; ++i) {
+      const int lanes = std::min(V::kLanes, p.n_tokens - (g + i) * kGemmLanes);
       alignas(64) float lane[kGemmLanes];
-      _mm512_store_ps(lane, f[r * G + i]);
+      V::Store(lane, f[r * G + i]);
       for (int j = 0; j < lanes; ++j) y[((g + i) * kGemmLanes + j) * ldy + row0 + r] = lane[j];
     }
 }
 
-// Rows [0, count) of the decoded chunk (row0 on in y) against every token group: G groups at a
-// time, each run over all the chunk's row tiles before the next, so that the groups' activations
-// stay in L1 and each token's outputs for the chunk (64 bytes at 16 rows) are written together.
-// (Tiles first, groups inner, streamed the whole panel from L2 per tile and scattered each store
-// to its own cache line: 2048 x 768 by 128 tokens ran at 110 against 160 G multiply-adds/s for
-// 768 x 2048.)
-template <int G, int kGroups, int kParts, bool kMins>
+// Rows [0, count) of the decoded chunk (row0 on in y) against token groups g .. g + G - 1, all
+// the chunk's row tiles before the next groups, so that the groups' activations stay in L1 and
+// each token's outputs for the chunk (64 bytes at 16 rows) are written together. (Tiles first,
+// groups inner, streamed the whole panel from L2 per tile and scattered each store to its own
+// cache line: 2048 x 768 by 128 tokens ran at 110 against 160 G multiply-adds/s for 768 x 2048.)
+template <class V, int G, int kGroups, int kParts, bool kMins>
 [[gnu::always_inline]] inline void GemmGroups(const DecodedRows& rows, int count, std::int64_t row0, const TokenPanel& p, int g,
                                               float* y, std::int64_t ldy) {
-  __m512 f[kTileRows * G];
+  typename V::F f[kTileRows * G];
   int r = 0;
   for (; r + kTileRows <= count; r += kTileRows) {
-    GemmTile<kTileRows, G, kGroups, kParts, kMins>(rows, r, p, g, f);
-    StoreTile<G>(f, kTileRows, g, G, p, row0 + r, y, ldy);
+    GemmTile<V, kTileRows, G, kGroups, kParts, kMins>(rows, r, p, g, f);
+    StoreTile<V, G>(f, kTileRows, g, p, row0 + r, y, ldy);
   }
   for (; r < count; ++r) {
-    GemmTile<1, G, kGroups, kParts, kMins>(rows, r, p, g, f);
-    StoreTile<G>(f, 1, g, G, p, row0 + r, y, ldy);
+    GemmTile<V, 1, G, kGroups, kParts, kMins>(rows, r, p, g, f);
+    StoreTile<V, G>(f, 1, g, p, row0 + r, y, ldy);
   }
 }
 
 template <int kGroups, int kParts, bool kMins>
 void GemmDecoded(const DecodedRows& rows, int count, std::int64_t row0, const TokenPanel& p, float* y, std::int64_t ldy) {
   int g = 0;
-  for (; g + kTileGroups <= p.groups; g += kTileGroups) GemmGroups<kTileGroups, kGroups, kParts, kMins>(rows, count, row0, p, g, y, ldy);
-  for (; g < p.groups; ++g) GemmGroups<1, kGroups, kParts, kMins>(rows, count, row0, p, g, y, ldy);  // groups left over
+  for (; g + kTileGroups <= p.groups; g += kTileGroups)
+    GemmGroups<Lanes16, kTileGroups, kGroups, kParts, kMins>(rows, count, row0, p, g, y, ldy);
+  for (; g < p.groups; ++g) {  // groups left over, one at a time; a last one of <= 8 tokens at half width
+    if (p.n_tokens - g * kGemmLanes <= Lanes8::kLanes) GemmGroups<Lanes8, 1, kGroups, kParts, kMins>(rows, count, row0, p, g, y, ldy);
+    else GemmGroups<Lanes16, 1, kGroups, kParts, kMins>(rows, count, row0, p, g, y, ldy);
+  }
 }
 
 // Rows decoded at a time: 16 x 768 int8 is 12 KB, in L1 beside the activations of G groups.
