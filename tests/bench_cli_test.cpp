@@ -7,7 +7,9 @@
 #include <set>
 
 #include "dtype/dtype.hpp"
+#include "kernels/int8/int8_kernels.hpp"
 #include "model/model.hpp"
+#include "tools/bench.hpp"
 #include "test_support.hpp"
 
 namespace llama2 {
@@ -92,6 +94,36 @@ TEST(BenchCli, StreamsRowsReportAggregateRateAgainstOneStream) {
   EXPECT_NEAR(ratio, three / one, 1e-9);
   EXPECT_EQ(run_cli("bench -m " + quote(data_path("models/stories260K.bin")) + " --streams 0").exit_code, 2);
   EXPECT_EQ(run_cli("bench -m " + quote(data_path("models/stories260K.bin")) + " -n 0 --streams 2").exit_code, 2);
+}
+
+// A quantized file's prompt: the matrices the int8 GEMM multiplies count at the int8 peak, the
+// rest (here the f16 w2, whose 172 columns fit no q8_0 block; attention) at the fp32 one, so the
+// ceiling lies strictly between the two peaks; without a GEMM, the fp32 peak alone.
+TEST(BenchCli, QuantizedPromptIsSetAgainstTheInt8AndFp32Peaks) {
+  const std::string file = testing::scratch_dir() + "/bench-s260-q8_0.gguf";
+  ASSERT_EQ(run_cli("quantize " + quote(data_path("models/stories260K.bin")) + " " + quote(file) + " --type q8_0").exit_code, 0);
+  const auto r = run_cli("bench -m " + quote(file) + " -p 16 -n 0 -r 2 -t 1 --membw-mib 32 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& m = j.at("machine").at("per_thread_count").at(0);
+  const double fp32 = m.at("peak_flops").get<double>(), int8 = m.at("peak_int8_ops").get<double>();
+  const bool gemm = int8::dot_probe().run != nullptr;
+  EXPECT_EQ(int8 > 0, gemm);
+  const auto& row = j.at("results").at(0);
+  ASSERT_EQ(row.at("test"), "pp16");
+  EXPECT_EQ(row.at("roofline"), gemm ? "int8" : "flops");
+  const double ceiling = row.at("roofline_ceiling").get<double>();
+  if (gemm) {
+    EXPECT_GT(ceiling, std::min(fp32, int8));
+    EXPECT_LT(ceiling, std::max(fp32, int8));
+  } else {
+    EXPECT_DOUBLE_EQ(ceiling, fp32);
+  }
+  // The fraction: FLOPs per token x tok/s over that ceiling.
+  const auto model = Model::load(file);
+  const double flops = tools::prompt_flops(model->config(), 16) / 16;
+  EXPECT_NEAR(row.at("roofline_fraction").get<double>(),
+              flops * row.at("tokens_per_second").at("median").get<double>() / ceiling, 1e-9);
 }
 
 TEST(BenchCli, JsonHasEveryTestWithPositiveNumbers) {

@@ -294,9 +294,13 @@ int bench_command(int argc, char** argv) {
                        int8::kernel_name();
     for (const auto& [t, m] : machine) {
       char buf[128];
-      std::snprintf(buf, sizeof buf, "; %d thread%s: read %.1f GB/s, fp32 %.1f GFLOP/s, int8 %.1f Gop/s", t,
-                    t == 1 ? "" : "s", m.bandwidth / 1e9, m.flops / 1e9, m.int8_ops / 1e9);
+      std::snprintf(buf, sizeof buf, "; %d thread%s: read %.1f GB/s, fp32 %.1f GFLOP/s", t, t == 1 ? "" : "s",
+                    m.bandwidth / 1e9, m.flops / 1e9);
       line += buf;
+      if (m.int8_ops > 0) {  // only where the kernel set has the int8 GEMM
+        std::snprintf(buf, sizeof buf, ", int8 %.1f Gop/s", m.int8_ops / 1e9);
+        line += buf;
+      }
     }
     emit(line + " (tg rows: against readings beside each repetition)\n\n"
                 "| model | params | size | threads | test | t/s | ± | roofline |\n"
