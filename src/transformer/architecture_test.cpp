@@ -128,9 +128,14 @@ INSTANTIATE_TEST_SUITE_P(Arch, ArchitectureKernelTest, ::testing::ValuesIn(int8:
 // Every quantized kernel set computes the same model as the scalar one (fp32 weights do not
 // go through these sets; their SIMD targets are kernels_test's). Integer dot products are
 // exact, so what differs is only the order of the float sums, unless such a difference moves
-// an activation across a rounding boundary of its int8 quantization: the widened blocks of the
-// default random files amplify that (micro-llama3 q4_k: 2.5e-2 on avx2, 0.18 on neon, logits
-// ~16), so this test uses files at output gain 1, where the float order is all that shows.
+// an activation across a rounding boundary of its int8 quantization, and every later position
+// reads the moved value from the KV cache. The widened blocks of the default random files
+// amplify that (micro-llama3 q4_k: 2.5e-2 on avx2, 0.18 on neon, logits ~16), so this test
+// uses files at output gain 1 (logits ~37), where one such move still shows: micro-llama3 q4_k
+// on the AVX-512 sets, once its leftover block pairs were summed in 512-bit vectors, agrees to
+// 2e-4 up to position 4 and then differs by up to 0.05 (0.14 % of the largest logit) from
+// position 5 on. Hence a bound relative to the logits; the kernels' own sums are checked to
+// ~1e-6 in int8_test.cpp.
 TEST(Architecture, KernelSetsAgreeWithScalarOnQuantizedWeights) {
   ThreadPool pool(1);
   for (const char* name : kShapes)
@@ -144,7 +149,10 @@ TEST(Architecture, KernelSetsAgreeWithScalarOnQuantizedWeights) {
         if (kernel == "scalar") continue;
         SCOPED_TRACE(kernel);
         int8::force_kernel(kernel);
-        EXPECT_LE(max_abs_diff(forward_all(*m, tokens, pool), scalar), 2e-4f);
+        const auto got = forward_all(*m, tokens, pool);
+        float scale = 0;
+        for (float v : scalar) scale = std::max(scale, std::fabs(v));
+        EXPECT_LE(max_abs_diff(got, scalar), 2e-3f * scale);
       }
       int8::force_kernel("");
     }

@@ -119,6 +119,9 @@ std::vector<KernelCase> kernel_cases() {
       if (t != DType::F16 && t != DType::BF16) cases.push_back({t, rows, k ? 768 : 96, 0, true});
     }
     if (t == DType::F16 || t == DType::BF16) cases.push_back({t, 5, 37, 0, false});  // not a multiple of 8
+    // 448 = 14 blocks of 32: eight-block steps, then three pairs (896, Qwen2.5-0.5B's dim: 24 + 4).
+    if (!k && t != DType::F16 && t != DType::BF16)
+      for (bool raw : {false, true}) cases.push_back({t, 5, 448, 0, raw}), cases.push_back({t, 3, 896, 0, raw});
   }
   cases.push_back({DType::Q8_GROUPED, 19, 1376, 32, false});  // w2 of stories42M after regrouping
   cases.push_back({DType::Q8_GROUPED, 19, 768, 64, false});
