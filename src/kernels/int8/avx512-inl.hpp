@@ -188,69 +188,26 @@ inline __m512i NibblePair(const std::uint8_t* q, int stride) {
 struct Q4_0x512 {
   using Block256 = Q4_0;
   static constexpr int kBytes = 18;
-  static constexpr bool kBias = true;
+  static constexpr bool kBias = true, kNibbleMins = false;
   static __m256 Scales8(const std::uint8_t* blk) { return BlockScales8(blk, kBytes); }
   static __m256 Bias8(const std::uint8_t*, __m256 d) { return _mm256_mul_ps(d, _mm256_set1_ps(-8.0f)); }
   static float Bias1(const std::uint8_t*, float d) { return -8.0f * d; }
   static __m512i PairDot(const std::uint8_t* blk, int k, __m512i x) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), NibblePair(blk + 2 * k * kBytes + 2, kBytes), x);
   }
-  // (Q4_0Vbmi inherits this one: its windows read up to 64 bytes from a pair's start.)
+  // (NibblesVbmi inherits this one: its windows read up to 64 bytes from a pair's start.)
   static __m512i FirstPairDot(const std::uint8_t* blk, __m512i x) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), NibblePair(blk + 2, kBytes), x);
   }
 };
 
-#if LLAMA2_QUANT_VBMI
-// Q4_0 with VBMI's byte permutes: the eight blocks (144 bytes) are read as four overlapping
-// 64-byte windows, one per pair of blocks, and vpermb lays a pair's nibble bytes out as
-// [q_b | q_b | q_b+1 | q_b+1]; a shift by 0 or 4 per 64-bit lane and a mask then give
-// [low nibbles b | high nibbles b | low b+1 | high b+1], the order of the activations. The
-// eight f16 scales come out of two windows with one two-source permute. This is half the
-// instructions of NibblePair and BlockScales8 (quant_bench: +25 % on one core).
-struct Q4_0Vbmi : Q4_0x512 {
-  // Pair k's window starts at its first block, except the last, which starts at 80 so that no
-  // read goes past the eight blocks.
-  static constexpr int kWindow[4] = {0, 36, 72, 80};
-  struct Tables {
-    alignas(64) std::uint8_t pair[4][64];
-    alignas(64) std::uint8_t scales[64];
-  };
-  static constexpr Tables MakeTables() {
-    Tables t{};
-    for (int k = 0; k < 4; ++k)
-      for (int j = 0; j < 64; ++j) {
-        const int block = 2 * k + j / 32;  // bytes 0-31 come from block 2k, 32-63 from 2k+1
-        t.pair[k][j] = static_cast<std::uint8_t>(block * kBytes + 2 + j % 16 - kWindow[k]);
-      }
-    // Scales 0-3 from the window at 0, 4-7 from the window at 72 (the second source: +64).
-    for (int i = 0; i < 8; ++i)
-      for (int byte = 0; byte < 2; ++byte)
-        t.scales[2 * i + byte] = static_cast<std::uint8_t>((i < 4 ? 0 : 64) + kBytes * (i % 4) + byte);
-    return t;
-  }
-  static const Tables& tables() {
-    static constexpr Tables kTables = MakeTables();
-    return kTables;
-  }
-  static __m256 Scales8(const std::uint8_t* blk) {
-    const __m512i index = _mm512_load_si512(tables().scales);
-    const __m512i h = _mm512_permutex2var_epi8(_mm512_loadu_si512(blk), index, _mm512_loadu_si512(blk + kWindow[2]));
-    return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
-  }
-  static __m512i PairDot(const std::uint8_t* blk, int k, __m512i x) {
-    __m512i w = _mm512_permutexvar_epi8(_mm512_load_si512(tables().pair[k]), _mm512_loadu_si512(blk + kWindow[k]));
-    w = _mm512_and_si512(_mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)), _mm512_set1_epi8(0x0F));
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
-  }
-};
-#endif
+
 
 // Q4_1: values are d * nibble + m, the nibbles unsigned as they are.
 struct Q4_1x512 {
   using Block256 = Q4_1;
   static constexpr int kBytes = 20;
-  static constexpr bool kBias = true;
+  static constexpr bool kBias = true, kNibbleMins = true;
   static __m256 Scales8(const std::uint8_t* blk) { return BlockScales8(blk, kBytes); }
   static __m256 Bias8(const std::uint8_t* blk, __m256) { return BlockScales8(blk + 2, kBytes); }
   static float Bias1(const std::uint8_t* blk, float) { return F16(blk + 2); }
@@ -259,6 +216,64 @@ struct Q4_1x512 {
   }
   static __m512i FirstPairDot(const std::uint8_t* blk, __m512i x) { return PairDot(blk, 0, x); }
 };
+
+#if LLAMA2_QUANT_VBMI
+// Q4_0 and Q4_1 with VBMI's byte permutes: the eight blocks (144 or 160 bytes) are read as four
+// overlapping 64-byte windows, one per pair of blocks, and vpermb lays a pair's nibble bytes
+// out as [q_b | q_b | q_b+1 | q_b+1]; a shift by 0 or 4 per 64-bit lane and a mask then give
+// [low nibbles b | high nibbles b | low b+1 | high b+1], the order of the activations. The
+// eight f16 scales (and Q4_1's mins) come out of two windows with one two-source permute. This
+// is half the instructions of NibblePair and BlockScales8 (quant_bench, Q4_0: +25 % on one core).
+// Base: the plain format (its FirstPairDot reads nothing past a pair, for the rows' tails);
+// kNibbles: a block's nibble bytes' offset; kLast: the last window's start (no read past the
+// eight blocks); kHigh: the window the scales of blocks 4-7 come from.
+template <class Base, int kNibbles, int kLast, int kHigh>
+struct NibblesVbmi : Base {
+  static constexpr int kBytes = Base::kBytes;
+  static constexpr int kWindow[4] = {0, 2 * kBytes, 4 * kBytes, kLast};
+  struct Tables {
+    alignas(64) std::uint8_t pair[4][64];
+    alignas(64) std::uint8_t scales[64];  // bytes 0-15: the scales; 16-31: the mins (Q4_1)
+  };
+  static constexpr Tables MakeTables() {
+    Tables t{};
+    for (int k = 0; k < 4; ++k)
+      for (int j = 0; j < 64; ++j) {
+        const int block = 2 * k + j / 32;  // bytes 0-31 come from block 2k, 32-63 from 2k+1
+        t.pair[k][j] = static_cast<std::uint8_t>(block * kBytes + kNibbles + j % 16 - kWindow[k]);
+      }
+    // Blocks 0-3 from the window at 0, 4-7 from the one at kHigh (the second source: +64).
+    for (int field = 0; field < 2; ++field)
+      for (int i = 0; i < 8; ++i)
+        for (int byte = 0; byte < 2; ++byte)
+          t.scales[16 * field + 2 * i + byte] =
+              static_cast<std::uint8_t>((i < 4 ? 0 : 64 + 4 * kBytes - kHigh) + kBytes * (i % 4) + 2 * field + byte);
+    return t;
+  }
+  static const Tables& tables() {
+    static constexpr Tables kTables = MakeTables();
+    return kTables;
+  }
+  // Field 0: the eight f16 scales; field 1: the eight mins after them (Q4_1), as fp32.
+  static __m256 Fields8(const std::uint8_t* blk, int field) {
+    const __m512i index = _mm512_load_si512(tables().scales);
+    const __m512i h = _mm512_permutex2var_epi8(_mm512_loadu_si512(blk), index, _mm512_loadu_si512(blk + kHigh));
+    return _mm256_cvtph_ps(field == 0 ? _mm512_castsi512_si128(h) : _mm512_extracti32x4_epi32(h, 1));
+  }
+  static __m256 Scales8(const std::uint8_t* blk) { return Fields8(blk, 0); }
+  static __m256 Bias8(const std::uint8_t* blk, __m256 d) {
+    if constexpr (Base::kNibbleMins) return Fields8(blk, 1);
+    else return Base::Bias8(blk, d);
+  }
+  static __m512i PairDot(const std::uint8_t* blk, int k, __m512i x) {
+    __m512i w = _mm512_permutexvar_epi8(_mm512_load_si512(tables().pair[k]), _mm512_loadu_si512(blk + kWindow[k]));
+    w = _mm512_and_si512(_mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)), _mm512_set1_epi8(0x0F));
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
+  }
+};
+using Q4_0Vbmi = NibblesVbmi<Q4_0x512, 2, 80, 72>;   // 8 x 18 = 144 bytes
+using Q4_1Vbmi = NibblesVbmi<Q4_1x512, 4, 96, 80>;   // 8 x 20 = 160 bytes
+#endif
 
 // ---- Q4_K, Q5_K: one 256-value super-block per step -----------------------------------------
 // A super-block's 8 sub-block scales and mins are unpacked together (KScales: the 12-byte 6-bit

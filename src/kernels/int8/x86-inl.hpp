@@ -319,7 +319,11 @@ void WiderRows([[maybe_unused]] KernelSet& k) {
 #else
   set(DType::Q4_0, Rows512<Pairs<Q4_0x512>, RowPairs512<Q4_0x512>>);
 #endif
+#if LLAMA2_QUANT_VBMI
+  set(DType::Q4_1, Rows512<Pairs<Q4_1Vbmi>, RowPairs512<Q4_1Vbmi>>);
+#else
   set(DType::Q4_1, Rows512<Pairs<Q4_1x512>, RowPairs512<Q4_1x512>>);
+#endif
   set(DType::Q4_K, Rows512<KQuant<false>, RowKAvx512<false>>);
   set(DType::Q5_K, Rows512<KQuant<true>, RowKAvx512<true>>);
   set(DType::Q6_K, RowsOneByOne512<RowQ6KAvx512>);
