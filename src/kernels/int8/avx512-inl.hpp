@@ -195,13 +195,10 @@ struct Q4_0x512 {
   static __m512i PairDot(const std::uint8_t* blk, int k, __m512i x) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), NibblePair(blk + 2 * k * kBytes + 2, kBytes), x);
   }
-  // (NibblesVbmi inherits this one: its windows read up to 64 bytes from a pair's start.)
-  static __m512i FirstPairDot(const std::uint8_t* blk, __m512i x) {
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), NibblePair(blk + 2, kBytes), x);
-  }
+  // Blocks 0 and 1 from blk on, reading nothing past them (NibblesVbmi inherits this: its
+  // own PairDot reads 64-byte windows).
+  static __m512i FirstPairDot(const std::uint8_t* blk, __m512i x) { return PairDot(blk, 0, x); }
 };
-
-
 
 // Q4_1: values are d * nibble + m, the nibbles unsigned as they are.
 struct Q4_1x512 {

@@ -33,8 +33,6 @@ inline constexpr int kGemmMinTokens = 6;
 bool gemm_handles(const Tensor& w);
 // Weight parts per activation block (above).
 constexpr int gemm_parts(DType t) { return t == DType::Q6_K ? 2 : 1; }
-// Whether int8::Product multiplies `w` by a batch of n_tokens with the active set's GEMM.
-bool batch_uses_gemm(const Tensor& w, int n_tokens);
 // Whether the type adds a per-block min (the second fma above).
 constexpr bool gemm_has_mins(DType t) { return t == DType::Q4_1 || t == DType::Q4_K || t == DType::Q5_K; }
 

@@ -1,12 +1,11 @@
 // The AVX-512 VNNI GEMM (gemm.hpp): included by x86-inl.hpp inside its namespace when
 // LLAMA2_QUANT_AVX512 is set. No include guard on purpose.
 //
-// A call decodes kTileRows weight rows at a time into int8 (a thread's DecodedRows, a few KB:
-// it stays in L1) and then runs every group of 16 tokens over them. Per activation block and
-// row: block / 4 vpdpbusd, each one 4 bytes of the row broadcast against 4 bytes of 16 tokens,
-// then one conversion and two or three float operations for 16 tokens. The loop is kept
-// plain: the rows of the tile are the inner loop, so one activation vector feeds kTileRows
-// vpdpbusd.
+// A call decodes kChunkRows weight rows at a time into int8 (a thread's DecodedRows, ~12 KB:
+// it stays in L1) and then runs every group of 16 tokens over them, in tiles of kTileRows rows
+// x kTileGroups groups. Per activation block and row: block / 4 vpdpbusd, each one 4 bytes of
+// the row broadcast against 4 bytes of 16 tokens, then one conversion and two or three float
+// operations for 16 tokens.
 
 #if !defined(__clang__)
 #pragma GCC diagnostic push
@@ -15,12 +14,16 @@
 
 // ---- Decoders: rows into DecodedRows, the same bytes as decode_rows_reference ----------------
 
-// The sum of 32 signed bytes: vpsadbw sums unsigned bytes, so flip the top bits (x + 128).
+// The sum of 16 / 32 signed bytes: vpsadbw sums unsigned bytes, so flip the top bits (x + 128).
+inline std::int32_t SumBiased(__m128i sad, int bytes) {
+  return _mm_cvtsi128_si32(_mm_add_epi64(sad, _mm_unpackhi_epi64(sad, sad))) - bytes * 128;
+}
+inline std::int32_t SumBytes16(__m128i q) {
+  return SumBiased(_mm_sad_epu8(_mm_xor_si128(q, _mm_set1_epi8(-128)), _mm_setzero_si128()), 16);
+}
 inline std::int32_t SumBytes32(__m256i q) {
   const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(q, _mm256_set1_epi8(-128)), _mm256_setzero_si256());
-  __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
-  return _mm_cvtsi128_si32(t) - 32 * 128;
+  return SumBiased(_mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)), 32);
 }
 
 // The 16 bytes at p as [low nibbles | high nibbles], minus `offset`.
@@ -101,9 +104,7 @@ inline void DecodeRowQ6K(const std::uint8_t* row, std::int64_t cols, int i, Deco
         Put32(out, base + b * kQK, q);
         for (int part = 0; part < 2; ++part) {
           const __m128i qp = part == 0 ? _mm256_castsi256_si128(q) : _mm256_extracti128_si256(q, 1);
-          const __m128i sad = _mm_sad_epu8(_mm_xor_si128(qp, _mm_set1_epi8(-128)), _mm_setzero_si128());
-          const std::int32_t sum = _mm_cvtsi128_si32(_mm_add_epi64(sad, _mm_unpackhi_epi64(sad, sad))) - 16 * 128;
-          out.s[sp + b * 2 + part] = 128 * sum;
+          out.s[sp + b * 2 + part] = 128 * SumBytes16(qp);
           out.a[sp + b * 2 + part] = d * static_cast<float>(static_cast<std::int8_t>(blk[kQ6KScales + 2 * (b % 8) + part]));
         }
         out.m[i * out.blocks + b] = 0.0f;
@@ -289,7 +290,13 @@ inline std::int32_t DotChains512(std::int64_t iterations, std::int32_t seed) {
   }
   __m512i sum = acc[0];
   for (int i = 1; i < kDotChains; ++i) sum = _mm512_add_epi32(sum, acc[i]);
-  return _mm512_reduce_add_epi32(sum);
+  // Summed through memory: GCC 12 reports _mm512_reduce_add_epi32's undefined merge source as
+  // uninitialized (-Wuninitialized, not covered by the pragma above).
+  alignas(64) std::int32_t lanes[16];
+  _mm512_store_si512(lanes, sum);
+  std::int32_t total = 0;
+  for (std::int32_t v : lanes) total += v;
+  return total;
 }
 
 inline void SetGemms(KernelSet& k) {

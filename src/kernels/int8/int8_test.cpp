@@ -243,7 +243,7 @@ TEST_P(QuantKernelTest, ThreadCountAndBatchDoNotChangeBits) {
         ops::matvec(m.t, x.data() + tok * cols, y2.data(), two);
         EXPECT_EQ(y1, y2);
         // A batch through the GEMM sums in another order (gemm_test.cpp checks its bits).
-        if (!int8::detail::batch_uses_gemm(m.t, n_tokens)) {
+        if (!int8::batch_uses_int8_gemm(m.t, n_tokens)) {
           EXPECT_EQ(y1, std::vector<float>(batch.begin() + tok * rows, batch.begin() + (tok + 1) * rows));
         }
       }

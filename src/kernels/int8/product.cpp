@@ -52,8 +52,6 @@ detail::RowsFn rows_fn(const Tensor& w) {
 
 }  // namespace
 
-bool detail::batch_uses_gemm(const Tensor& w, int n_tokens) { return gemm_fn(w, n_tokens) != nullptr; }
-
 detail::QuantizeFn detail::active_quantizer(int block) { return block % kQK == 0 ? active_set().quantize : nullptr; }
 
 void detail::check_matrix(const Tensor& w) {
@@ -77,7 +75,7 @@ const char* kernel_name() { return active_set().name; }
 
 DotProbe dot_probe() { return {active_set().dot_chains, active_set().dot_chain_macs}; }
 
-bool batch_uses_int8_gemm(const Tensor& w, int n_tokens) { return w.type != DType::F32 && gemm_fn(w, n_tokens) != nullptr; }
+bool batch_uses_int8_gemm(const Tensor& w, int n_tokens) { return gemm_fn(w, n_tokens) != nullptr; }
 
 void force_kernel(const std::string& name) {
   if (name.empty()) {
@@ -134,18 +132,16 @@ void Product::prepare(std::span<const Tensor* const> weights, const float* x, in
     if (same < i) {
       p.acts[i] = p.acts[same];
       p.panels[i] = p.panels[same];
-      if (p.gemms[i] != nullptr && p.panels[i] == nullptr) {  // the earlier one has no GEMM (a Q6_K v beside Q4_K q, k)
-        p.panel_buffers[i].build(p.acts[i], n_tokens, w->cols, blocks[i]);
-        p.panels[i] = &p.panel_buffers[i];
-      }
-      continue;
+    } else {
+      p.buffers[i].quantize(x, w->cols, n_tokens, blocks[i], pool);
+      p.token_acts[i].resize(static_cast<std::size_t>(std::max(n_tokens, 0)));
+      for (int t = 0; t < n_tokens; ++t) p.token_acts[i][t] = p.buffers[i].acts(t);
+      p.acts[i] = p.token_acts[i].data();
+      p.panels[i] = nullptr;
     }
-    p.buffers[i].quantize(x, w->cols, n_tokens, blocks[i], pool);
-    p.token_acts[i].resize(static_cast<std::size_t>(std::max(n_tokens, 0)));
-    for (int t = 0; t < n_tokens; ++t) p.token_acts[i][t] = p.buffers[i].acts(t);
-    p.acts[i] = p.token_acts[i].data();
-    p.panels[i] = nullptr;
-    if (p.gemms[i] != nullptr) {
+    // The GEMM's layout of the activations, unless an earlier matrix with a GEMM made it (the
+    // one they share may have none: a Q6_K v beside Q4_K q and k on a set without Q6_K's).
+    if (p.gemms[i] != nullptr && p.panels[i] == nullptr) {
       p.panel_buffers[i].build(p.acts[i], n_tokens, w->cols, blocks[i]);
       p.panels[i] = &p.panel_buffers[i];
     }
